@@ -1,0 +1,57 @@
+# Switchboard: the two set-up commands are `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+BANKING77_DIR ?= $(abspath ../shared/datasets/banking77)
+export BANKING77_DIR
+
+.PHONY: demo test install migrate model seed serve worker beat lint typecheck bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+# The demo model is built from BANKING77, never committed; skipped when one is already active.
+model: install
+	$(PY) manage.py train_classifier --csv $(BANKING77_DIR)/train.csv --name banking77 --if-missing
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+demo: seed
+	@echo ""
+	@echo "  Switchboard is running at http://$(HOST):$(PORT)/"
+	@echo "  Demo logins (password: switchboard-demo): agent1, agent2 (agents), manager, admin"
+	@echo ""
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+worker: install
+	$(BIN)/celery -A support worker -P threads -c 16 --loglevel=INFO
+
+beat: install
+	$(BIN)/celery -A support beat --loglevel=INFO --schedule var/celerybeat-schedule
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy support triage review
+
+clean:
+	rm -rf var/switchboard.sqlite3* var/models var/sent-mail var/staticfiles

@@ -1,0 +1,116 @@
+"""The demo tenant seeding service. Idempotent: every row is keyed by a natural key."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from support import demo
+from support.models import AutomationPolicy, Category, Priority, SlaPolicy, Team
+from support.roles import roles_ensure
+from support.services import ticket_create
+
+SLA_DEFAULTS = {
+    Priority.URGENT: (60, 8 * 60),
+    Priority.HIGH: (4 * 60, 24 * 60),
+    Priority.NORMAL: (8 * 60, 3 * 24 * 60),
+    Priority.LOW: (24 * 60, 7 * 24 * 60),
+}
+
+
+def _demo_users() -> int:
+    groups = roles_ensure()
+    User = get_user_model()
+    created = 0
+    for username, role in demo.USERS:
+        user, was_created = User.objects.get_or_create(
+            username=username, defaults={"email": f"{username}@switchboard.localhost"}
+        )
+        if was_created:
+            user.set_password(demo.DEMO_PASSWORD)
+            created += 1
+        user.is_staff = role in {"manager", "admin"}
+        user.is_superuser = role == "admin"
+        user.save()
+        user.groups.set([groups[role]])
+    return created
+
+
+def _demo_teams_and_categories() -> tuple[int, int]:
+    from support.models import AgentProfile
+
+    teams = {}
+    for spec in demo.TEAMS:
+        team, _ = Team.objects.update_or_create(
+            slug=spec.slug,
+            defaults={"name": spec.name, "email": f"{spec.slug}-team@switchboard.localhost", "languages": ["en"]},
+        )
+        teams[spec.slug] = team
+    team_for = demo.team_for_label()
+    for label in demo.labels():
+        slug = demo.category_slug(label)
+        high_stakes = label in demo.HIGH_STAKES
+        Category.objects.update_or_create(
+            slug=slug,
+            defaults={
+                "name": label.replace("_", " ").rstrip("?").capitalize(),
+                "default_team": teams[team_for[label]],
+                "high_stakes": high_stakes,
+                "automation_policy": AutomationPolicy.ALWAYS_REVIEW
+                if high_stakes
+                else AutomationPolicy.AUTO_SEND_WHEN_CONFIDENT,
+            },
+        )
+    User = get_user_model()
+    for username in ("agent1", "agent2", "manager"):
+        profile, _ = AgentProfile.objects.get_or_create(user=User.objects.get(username=username))
+        profile.teams.set(teams.values())
+    for priority, (first, resolution) in SLA_DEFAULTS.items():
+        SlaPolicy.objects.get_or_create(
+            priority=priority, defaults={"first_response_minutes": first, "resolution_minutes": resolution}
+        )
+    return len(teams), Category.objects.count()
+
+
+def _demo_tickets(count: int) -> int:
+    created = 0
+    for index, (text, _label) in enumerate(demo.demo_rows(count)):
+        first = demo.FIRST_NAMES[index % len(demo.FIRST_NAMES)]
+        last = demo.LAST_NAMES[(index // len(demo.FIRST_NAMES)) % len(demo.LAST_NAMES)]
+        digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+        message_id = f"<demo-{index}-{digest}@customers.northwind.example>"
+        _ticket, was_created = ticket_create(
+            subject=text[:70],
+            body_text=f"Hi,\n\n{text}\n\nThanks,\n{first}",
+            customer_email=f"{first}.{last}.{index % 97}@customers.northwind.example".lower(),
+            customer_name=f"{first} {last}",
+            channel="email",
+            source="email",
+            external_id=message_id,
+            message_id=message_id,
+            headers={"From": f"{first} {last} <{first.lower()}@customers.northwind.example>"},
+            actor_label="seed_demo",
+        )
+        created += int(was_created)
+    return created
+
+
+def demo_seed(*, ticket_count: int | None = None) -> dict[str, int]:
+    with transaction.atomic():
+        users = _demo_users()
+        teams, categories = _demo_teams_and_categories()
+    articles = _demo_kb()
+    tickets = _demo_tickets(ticket_count if ticket_count is not None else demo.DEMO_TICKET_COUNT)
+    return {"users created": users, "teams": teams, "categories": categories,
+            "kb articles": articles, "tickets created": tickets}
+
+
+def _demo_kb() -> int:
+    """Import the demo knowledge base shipped in triage/kb/demo/ (see triage.kb.services)."""
+    try:
+        from triage.kb.services import kb_import_demo
+    except ImportError:
+        return 0
+    return kb_import_demo()

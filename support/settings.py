@@ -1,0 +1,345 @@
+"""Switchboard settings: everything comes from the environment, with safe laptop defaults.
+
+With no variables set you get the embedded stack (SQLite under var/, Celery tasks run in-process,
+local-memory cache, the local AI provider, e-mail written to files). DATABASE_URL and REDIS_URL
+switch to the real stack; DJANGO_ENV=production insists on the secrets and hardening.
+Every variable is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+from support.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_json,
+    env_list,
+    env_pairs,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+
+DJANGO_ENV = env_str("DJANGO_ENV", "development")
+if DJANGO_ENV not in {"development", "production", "test"}:
+    raise ImproperlyConfigured(f"DJANGO_ENV must be development, production or test, not {DJANGO_ENV!r}")
+PRODUCTION = DJANGO_ENV == "production"
+
+
+def _required_in_production(name: str, default: str) -> str:
+    value = env_str(name)
+    if value:
+        return value
+    if PRODUCTION:
+        raise ImproperlyConfigured(f"{name} must be set when DJANGO_ENV=production")
+    return default
+
+
+SECRET_KEY = _required_in_production(
+    "SECRET_KEY", "dev-only-insecure-key-0123456789-switchboard-not-for-production"
+)
+DEBUG = env_bool("DEBUG", default=not PRODUCTION)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DJANGO_ENV=production")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "template_partials",
+    "anymail",
+    "support",
+    "triage",
+    "triage.kb",
+    "review",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "support.middleware.ContentSecurityPolicyMiddleware",
+    "support.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "support.urls"
+WSGI_APPLICATION = "support.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+# --- Database ---------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    try:
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    except Exception as exc:  # dj_database_url raises several types for a bad URL
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "switchboard.sqlite3",
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+        }
+    }
+USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: Celery broker, result backend and cache -------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
+# An unacknowledged task is redelivered after visibility_timeout; it must outlive the longest task,
+# or a slow LLM call gets a twin.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=CELERY_TASK_TIME_LIMIT * 2),
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "switchboard")
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "dispatch-pending-work": {"task": "support.tasks.dispatch_pending_task", "schedule": 30.0},
+    "requeue-stuck-triage": {"task": "triage.tasks.requeue_stuck_triage_task", "schedule": 60.0},
+    "deliver-due-outbound": {"task": "support.tasks.deliver_due_outbound_task", "schedule": 30.0},
+    "escalate-sla-at-risk": {"task": "triage.tasks.sla_escalate_task", "schedule": 60.0},
+    "expire-review-claims": {"task": "review.tasks.expire_claims_task", "schedule": crontab(minute="*")},
+}
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "sb"),
+            "TIMEOUT": 300,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Auth -------------------------------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/review/"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+# Paths reachable without a session. Intake authenticates by signature, token or provider secret.
+PUBLIC_PATH_PREFIXES = (
+    "/accounts/login/",
+    "/static/",
+    "/healthz",
+    "/api/",
+    "/anymail/",
+)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "support.api_auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Switchboard API",
+    "DESCRIPTION": "Ticket intake and status for systems that send Switchboard tickets.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- I18N, static, media ----------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = VAR_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    # WhiteNoise warns at every start when STATIC_ROOT is missing; in development the finders serve.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# --- E-mail: outbound -------------------------------------------------------------------------
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Switchboard Support <support@switchboard.localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Addresses that are ours: mail from them is never answered (loop safety).
+SUPPORT_ADDRESSES = env_list("SUPPORT_ADDRESSES") or [DEFAULT_FROM_EMAIL]
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+ANYMAIL_ESP = env_str("ANYMAIL_ESP")
+ANYMAIL = env_json("ANYMAIL", {})
+if not isinstance(ANYMAIL, dict):
+    raise ImproperlyConfigured("ANYMAIL must be a JSON object of anymail settings")
+if env_str("ANYMAIL_WEBHOOK_SECRET"):
+    ANYMAIL["WEBHOOK_SECRET"] = env_str("ANYMAIL_WEBHOOK_SECRET")
+if env_str("EMAIL_BACKEND"):
+    EMAIL_BACKEND = env_str("EMAIL_BACKEND")
+elif ANYMAIL_ESP:
+    EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
+elif EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "sent-mail")
+
+# --- E-mail: inbound --------------------------------------------------------------------------
+IMAP_HOST = env_str("IMAP_HOST")
+IMAP_PORT = env_int("IMAP_PORT", 993, minimum=1)
+IMAP_USER = env_str("IMAP_USER")
+IMAP_PASSWORD = env_str("IMAP_PASSWORD")
+IMAP_FOLDER = env_str("IMAP_FOLDER", "INBOX")
+IMAP_POLL_SECONDS = env_int("IMAP_POLL_SECONDS", 60, minimum=5)
+if IMAP_HOST:
+    CELERY_BEAT_SCHEDULE["poll-imap"] = {"task": "support.tasks.poll_imap_task", "schedule": float(IMAP_POLL_SECONDS)}
+EMAIL_MAX_ATTACHMENT_BYTES = env_int("EMAIL_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0)
+EMAIL_MAX_ATTACHMENTS = env_int("EMAIL_MAX_ATTACHMENTS", 10, minimum=0)
+EMAIL_ATTACHMENT_TYPES = env_list(
+    "EMAIL_ATTACHMENT_TYPES",
+    ["image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain", "text/csv"],
+)
+EMAIL_SENDER_QUOTA_PER_HOUR = env_int("EMAIL_SENDER_QUOTA_PER_HOUR", 20, minimum=1)
+
+# --- Webhook intake ---------------------------------------------------------------------------
+WEBHOOK_SECRETS = env_pairs("WEBHOOK_SECRETS")
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+WEBHOOK_TOLERANCE_SECONDS = 300
+WEBHOOK_RATE_LIMIT_PER_MINUTE = env_int("WEBHOOK_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
+# Outbound callbacks refuse private, loopback and link-local targets unless listed here (SSRF).
+CALLBACK_ALLOWED_HOSTS = env_list("CALLBACK_ALLOWED_HOSTS")
+CALLBACK_SIGNING_SECRET = env_str("CALLBACK_SIGNING_SECRET", "whsec_" + "c3dpdGNoYm9hcmQtZGV2LWNhbGxiYWNr")
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
+
+# --- AI triage ----------------------------------------------------------------------------------
+OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
+LLM_CHAIN = env_list("LLM_CHAIN", ["openai", "local"] if OPENAI_API_KEY else ["local"])
+_KNOWN_PROVIDERS = {"openai", "local"}
+if unknown := set(LLM_CHAIN) - _KNOWN_PROVIDERS:
+    raise ImproperlyConfigured(f"LLM_CHAIN names unknown providers: {sorted(unknown)}")
+LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 20.0, minimum=0.1)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0)
+LLM_RETRY_AFTER_CAP_SECONDS = env_float("LLM_RETRY_AFTER_CAP_SECONDS", 30.0, minimum=0)
+LLM_BREAKER_THRESHOLD = env_int("LLM_BREAKER_THRESHOLD", 5, minimum=1)
+LLM_BREAKER_COOLDOWN_SECONDS = env_int("LLM_BREAKER_COOLDOWN_SECONDS", 60, minimum=1)
+# USD per million tokens, {"model": {"input": x, "output": y}}.
+LLM_PRICES = env_json(
+    "LLM_PRICES",
+    {
+        "gpt-4o-mini": {"input": 0.15, "output": 0.60},
+        "gpt-4o": {"input": 2.50, "output": 10.00},
+        "gpt-4.1-mini": {"input": 0.40, "output": 1.60},
+    },
+)
+LLM_DAILY_BUDGET_USD = env_float("LLM_DAILY_BUDGET_USD", 20.0, minimum=0)
+LLM_CACHE_SECONDS = env_int("LLM_CACHE_SECONDS", 7 * 24 * 3600, minimum=0)
+PII_REDACT = env_list("PII_REDACT", ["email", "phone", "card", "iban"])
+PROMPT_VERSION = env_str("PROMPT_VERSION", "triage")
+URL_ALLOW_LIST = env_list("URL_ALLOW_LIST", ["switchboard.localhost"])
+TRIAGE_STUCK_SECONDS = env_int("TRIAGE_STUCK_SECONDS", 600, minimum=30)
+CLASSIFIER_DIR = Path(env_str("CLASSIFIER_DIR", str(VAR_DIR / "models")))
+
+# --- Escalation policy ------------------------------------------------------------------------
+AUTO_SEND_ENABLED = env_bool("AUTO_SEND_ENABLED", True)
+TARGET_ERROR = env_float("TARGET_ERROR", 0.02, minimum=0.0001, maximum=0.5)
+AUDIT_SAMPLE_RATE = env_float("AUDIT_SAMPLE_RATE", 0.05, minimum=0, maximum=1)
+HIGH_STAKES_PROBABILITY_LIMIT = env_float("HIGH_STAKES_PROBABILITY_LIMIT", 0.02, minimum=0, maximum=1)
+REVIEW_CLAIM_SECONDS = env_int("REVIEW_CLAIM_SECONDS", 300, minimum=30)
+
+# --- Logging ----------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One INFO line per task success drowns everything else in the eager embedded mode.
+        "celery.app.trace": {"level": "WARNING"},
+        "kombu": {"level": "ERROR"},
+    },
+}
+
+# --- Production hardening ---------------------------------------------------------------------
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_HTTPONLY = True
+    SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from support import views
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/review/", permanent=False)),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/", include("support.api_urls")),
+    path("anymail/", include("anymail.urls")),
+    path("review/", include("review.urls")),
+]

@@ -1,0 +1,26 @@
+from django.contrib import admin
+
+from triage import models
+
+
+@admin.register(models.TriageDecision)
+class TriageDecisionAdmin(admin.ModelAdmin):
+    list_display = ("id", "ticket", "provider", "model", "category_slug", "confidence", "needs_review",
+                    "is_final", "cost_usd", "latency_ms", "cache_hit", "created_at")
+    list_filter = ("provider", "needs_review", "is_final", "cache_hit")
+    raw_id_fields = ("ticket",)
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(models.Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ("kind", "message", "created_at", "acknowledged_by")
+    list_filter = ("kind",)
+
+
+@admin.register(models.AutomationEvent)
+class AutomationEventAdmin(admin.ModelAdmin):
+    list_display = ("category", "verb", "actor", "reason", "created_at")
+    list_filter = ("verb",)
