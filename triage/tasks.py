@@ -15,3 +15,10 @@ def triage_ticket_task(ticket_id: int) -> str:
 @shared_task
 def requeue_stuck_triage_task() -> int:
     return services.triage_requeue_stuck()
+
+
+@shared_task
+def sla_escalate_task() -> int:
+    from triage.sla import sla_escalate_due
+
+    return sla_escalate_due()
