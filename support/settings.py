@@ -276,6 +276,15 @@ WEBHOOK_RATE_LIMIT_PER_MINUTE = env_int("WEBHOOK_RATE_LIMIT_PER_MINUTE", 600, mi
 CALLBACK_ALLOWED_HOSTS = env_list("CALLBACK_ALLOWED_HOSTS")
 CALLBACK_SIGNING_SECRET = env_str("CALLBACK_SIGNING_SECRET", "whsec_" + "c3dpdGNoYm9hcmQtZGV2LWNhbGxiYWNr")
 DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
+# Outbox delivery (support/delivery.py, docs/delivery.md): backoff factor and cap in seconds for
+# the retrying task, the callback HTTP timeout, and how long a row may sit in "sending" before the
+# sweeper decides its worker died (must exceed the Celery hard time limit).
+DELIVERY_RETRY_BACKOFF_SECONDS = env_int("DELIVERY_RETRY_BACKOFF_SECONDS", 60, minimum=1)
+DELIVERY_RETRY_BACKOFF_MAX_SECONDS = env_int("DELIVERY_RETRY_BACKOFF_MAX_SECONDS", 900, minimum=1)
+DELIVERY_SENDING_TIMEOUT_SECONDS = env_int(
+    "DELIVERY_SENDING_TIMEOUT_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=CELERY_TASK_TIME_LIMIT + 1
+)
+CALLBACK_TIMEOUT_SECONDS = env_float("CALLBACK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 
 # --- AI triage ----------------------------------------------------------------------------------
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")

@@ -1,10 +1,34 @@
 """Celery adapters for the ticket domain: take ids, call a service."""
 
 from celery import shared_task
+from django.conf import settings
 
-from support import services
+from support import delivery, services
+from support.delivery import DeliveryRetry
 
 
 @shared_task
 def dispatch_pending_task() -> int:
     return services.dispatch_pending()
+
+
+# Retries are declared here; the attempt count that decides "failed" lives on the OutboundMessage
+# row (support.delivery.outbound_deliver), so sweeper re-sends count too and max_retries is only
+# a backstop. acks_late: a worker lost mid-task leaves the message for redelivery; the row's
+# pending -> sending claim makes that redelivery harmless.
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(DeliveryRetry,),
+    retry_backoff=settings.DELIVERY_RETRY_BACKOFF_SECONDS,
+    retry_backoff_max=settings.DELIVERY_RETRY_BACKOFF_MAX_SECONDS,
+    retry_jitter=True,
+    max_retries=settings.DELIVERY_MAX_ATTEMPTS,
+)
+def deliver_outbound_task(outbound_id: int) -> str:
+    return delivery.outbound_deliver(outbound_id=outbound_id)
+
+
+@shared_task
+def deliver_due_outbound_task() -> int:
+    return delivery.outbound_deliver_due()
