@@ -1,0 +1,495 @@
+"""The local classifier: TF-IDF word and character n-grams, a linear SVM, calibrated probabilities.
+
+It is Switchboard's offline provider and the high-stakes guard for every other provider, so it
+must be fast (thousands of tickets a second), calibrated (its confidence is compared with an
+automation threshold) and versioned (every decision names the model that made it).
+
+Artifacts live under ``settings.CLASSIFIER_DIR`` (never in git)::
+
+    CLASSIFIER_DIR/
+        ACTIVE                      name of the active model (e.g. "banking77")
+        banking77/
+            ACTIVE                  directory name of this model's active version
+            20261127T094000Z-1a2b3c4d/
+                model.joblib        the fitted scikit-learn pipeline
+                metadata.json       training-set hash, labels, metrics, threshold, created time
+
+Pointers are plain files replaced atomically (``os.replace``), so an activation in one process
+(``train_classifier``) is seen by every worker at its next prediction without a restart.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from django.conf import settings
+
+ACTIVE_POINTER = "ACTIVE"
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ClassifierError(Exception):
+    """A training or loading problem a human must fix (bad CSV, unknown model name...)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str  # a Category.slug
+    confidence: float  # calibrated probability of `label`
+    probabilities: dict[str, float]  # every class slug -> probability (sums to ~1)
+    threshold: float  # the model's automation threshold
+    model_name: str
+    model_version: str
+
+    @property
+    def automate(self) -> bool:
+        return self.confidence >= self.threshold
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    name: str
+    version: str
+    path: Path
+    heldout_accuracy: float
+    threshold: float
+    expected_automation_rate: float
+    heldout_automated_error: float
+    heldout_error_upper_bound: float
+    train_rows: int
+    heldout_rows: int
+    labels: list[str]
+    seconds: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class LocalClassifier:
+    """A fitted pipeline plus what is needed to explain and trust its output."""
+
+    def __init__(self, *, pipeline: Any, threshold: float, model_name: str, model_version: str,
+                 metadata: dict[str, Any] | None = None) -> None:
+        self.pipeline = pipeline
+        self.labels: list[str] = [str(label) for label in pipeline.classes_]
+        self.threshold = float(threshold)
+        self.model_name = model_name
+        self.model_version = model_version
+        self.metadata = metadata or {}
+
+    def predict(self, text: str) -> Prediction:
+        return self.predict_many([text])[0]
+
+    def predict_many(self, texts: list[str]) -> list[Prediction]:
+        if not texts:
+            return []
+        probabilities = self.pipeline.predict_proba([_normalise_text(text) for text in texts])
+        best = probabilities.argmax(axis=1)
+        labels = self.labels
+        predictions = []
+        for row, index in zip(probabilities.tolist(), best.tolist(), strict=True):
+            predictions.append(Prediction(
+                label=labels[index],
+                confidence=float(row[index]),
+                probabilities=dict(zip(labels, row, strict=True)),
+                threshold=self.threshold,
+                model_name=self.model_name,
+                model_version=self.model_version,
+            ))
+        return predictions
+
+    def predict_labels(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """(labels, confidences) without building per-class dicts: the fast path for batches."""
+        if not texts:
+            return [], np.zeros(0)
+        probabilities = self.pipeline.predict_proba([_normalise_text(text) for text in texts])
+        best = probabilities.argmax(axis=1)
+        return [self.labels[i] for i in best.tolist()], probabilities.max(axis=1)
+
+
+# --- Features and model --------------------------------------------------------------------------
+
+
+def _normalise_text(text: str) -> str:
+    # Tickets arrive with signatures, newlines and odd spacing; n-grams should not care.
+    return " ".join(str(text).split())
+
+
+def build_pipeline(*, calibration_folds: int = 3, seed: int = 0) -> Any:
+    """Word 1-2grams + char_wb 2-5grams, LinearSVC, sigmoid calibration (Platt, one-vs-rest)."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline, make_union
+    from sklearn.svm import LinearSVC
+
+    features = make_union(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True, dtype=np.float32),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2,
+                        lowercase=True, dtype=np.float32),
+    )
+    svm = LinearSVC(C=0.5, random_state=seed)
+    calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=calibration_folds)
+    return make_pipeline(features, calibrated)
+
+
+def clopper_pearson_upper(*, errors: int, total: int, confidence: float = 0.95) -> float:
+    """One-sided upper bound of a binomial proportion (exact, Clopper-Pearson)."""
+    from scipy.stats import beta
+
+    if total <= 0:
+        return 1.0
+    if errors >= total:
+        return 1.0
+    return float(beta.ppf(confidence, errors + 1, total - errors))
+
+
+def threshold_select(*, confidences: np.ndarray, correct: np.ndarray, target_error: float,
+                     confidence_level: float = 0.95) -> tuple[float, float, float, float]:
+    """The lowest confidence threshold t such that the upper ``confidence_level`` bound of the
+    error rate among held-out predictions with confidence >= t is at most ``target_error``.
+
+    Returns (threshold, automation_rate, observed_error, error_upper_bound). When no threshold
+    qualifies, the threshold is 1.01: nothing is automated.
+    """
+    from scipy.stats import beta
+
+    total = len(confidences)
+    if total == 0:
+        return 1.01, 0.0, 0.0, 1.0
+    order = np.argsort(-confidences, kind="stable")
+    sorted_confidences = confidences[order]
+    errors_so_far = np.cumsum(~correct[order].astype(bool))
+    counts = np.arange(1, total + 1)
+    # Only cut between distinct confidence values: ties are automated together.
+    last_of_tie = np.r_[sorted_confidences[1:] != sorted_confidences[:-1], True]
+    upper = np.where(errors_so_far >= counts, 1.0,
+                     beta.ppf(confidence_level, errors_so_far + 1, np.maximum(counts - errors_so_far, 1)))
+    ok = np.flatnonzero(last_of_tie & (upper <= target_error))
+    if len(ok) == 0:
+        return 1.01, 0.0, 0.0, 1.0
+    cut = int(ok[-1])  # the largest automated set = the lowest threshold
+    automated = cut + 1
+    return (float(sorted_confidences[cut]), automated / total,
+            float(errors_so_far[cut]) / automated, float(upper[cut]))
+
+
+def training_set_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text, label in zip(texts, labels, strict=True):
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\x1f")
+        digest.update(label.encode("utf-8"))
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def _check_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise ClassifierError(f"Invalid model name {name!r}: letters, digits, '_', '-', '.' only.")
+    return name
+
+
+def classifier_train(*, texts: Sequence[str], labels: Sequence[str], name: str,
+                     target_error: float = 0.02, heldout_fraction: float = 0.2, seed: int = 0,
+                     activate: bool = True, source: str = "", refit: bool = True) -> TrainReport:
+    """Train, evaluate on a stratified held-out split, pick the automation threshold, then refit
+    on every row (same recipe), store a new version and (by default) activate it.
+
+    The threshold and metrics come from the held-out split: the stored model saw more data, so
+    they are, if anything, conservative for it.
+    """
+    from sklearn.model_selection import train_test_split
+
+    _check_name(name)
+    started = time.perf_counter()
+    texts = [_normalise_text(text) for text in texts]
+    labels = [str(label) for label in labels]
+    if len(texts) != len(labels):
+        raise ClassifierError("texts and labels differ in length")
+    counts = Counter(labels)
+    # A class needs a few rows to appear on both sides of the split and in every calibration fold.
+    kept = {label for label, count in counts.items() if count >= 5}
+    dropped = sorted(set(counts) - kept)
+    rows = [(text, label) for text, label in zip(texts, labels, strict=True) if label in kept and text]
+    if len(kept) < 2:
+        raise ClassifierError(
+            f"Need at least 2 labels with 5+ examples each; got {dict(counts)}")
+    texts = [text for text, _ in rows]
+    labels = [label for _, label in rows]
+
+    train_texts, heldout_texts, train_labels, heldout_labels = train_test_split(
+        texts, labels, test_size=heldout_fraction, random_state=seed, stratify=labels)
+    folds = max(2, min(3, min(Counter(train_labels).values())))
+    pipeline = build_pipeline(calibration_folds=folds, seed=seed)
+    pipeline.fit(train_texts, train_labels)
+    probabilities = pipeline.predict_proba(heldout_texts)
+    predicted = pipeline.classes_[probabilities.argmax(axis=1)]
+    confidences = probabilities.max(axis=1)
+    correct = predicted == np.asarray(heldout_labels)
+    accuracy = float(correct.mean())
+    threshold, automation_rate, automated_error, upper_bound = threshold_select(
+        confidences=confidences, correct=correct, target_error=target_error)
+
+    if refit:
+        folds = max(2, min(3, min(Counter(labels).values())))
+        pipeline = build_pipeline(calibration_folds=folds, seed=seed)
+        pipeline.fit(texts, labels)
+
+    created = datetime.now(UTC).replace(microsecond=0)
+    data_hash = training_set_hash(texts, labels)
+    version_dir = f"{created:%Y%m%dT%H%M%SZ}-{data_hash[:8]}"
+    model_version = f"{name}@{created:%Y-%m-%dT%H:%M:%SZ}-{data_hash[:8]}"
+    seconds = time.perf_counter() - started
+    metadata: dict[str, Any] = {
+        "name": name,
+        "version": model_version,
+        "created_at": created.isoformat().replace("+00:00", "Z"),
+        "training_set_sha256": data_hash,
+        "source": source,
+        "rows": len(texts),
+        "labels": sorted(kept),
+        "dropped_labels": dropped,
+        "recipe": "tfidf word 1-2 + char_wb 2-5 -> LinearSVC(C=0.5) + sigmoid calibration",
+        "refit_on_all_rows": refit,
+        "seed": seed,
+        "threshold": threshold,
+        "target_error": target_error,
+        "metrics": {
+            "heldout_rows": len(heldout_texts),
+            "heldout_accuracy": accuracy,
+            "expected_automation_rate": automation_rate,
+            "heldout_automated_error": automated_error,
+            "heldout_error_upper_bound_95": upper_bound,
+        },
+        "train_seconds": round(seconds, 2),
+    }
+    path = _store(name=name, version_dir=version_dir, pipeline=pipeline, metadata=metadata)
+    if activate:
+        classifier_activate(name=name, version=version_dir)
+    return TrainReport(
+        name=name, version=model_version, path=path, heldout_accuracy=accuracy, threshold=threshold,
+        expected_automation_rate=automation_rate, heldout_automated_error=automated_error,
+        heldout_error_upper_bound=upper_bound, train_rows=len(train_texts),
+        heldout_rows=len(heldout_texts), labels=sorted(kept), seconds=seconds, metadata=metadata,
+    )
+
+
+# --- Storage and activation ----------------------------------------------------------------------
+
+
+def _root() -> Path:
+    return Path(settings.CLASSIFIER_DIR)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _store(*, name: str, version_dir: str, pipeline: Any, metadata: dict[str, Any]) -> Path:
+    target = _root() / name / version_dir
+    staging = target.with_name(f".{version_dir}.{os.getpid()}.partial")
+    staging.mkdir(parents=True, exist_ok=True)
+    joblib.dump(pipeline, staging / MODEL_FILE, compress=3)
+    (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True), encoding="utf-8")
+    if target.exists():  # same second, same data: the newer one wins
+        import shutil
+
+        shutil.rmtree(target)
+    os.replace(staging, target)
+    return target
+
+
+def classifier_activate(*, name: str, version: str | None = None) -> None:
+    """Point ``name`` at ``version`` (a version directory; the newest when None) and make
+    ``name`` the active model of every process."""
+    _check_name(name)
+    model_dir = _root() / name
+    if version is None:
+        versions = classifier_versions(name=name)
+        if not versions:
+            raise ClassifierError(f"No stored versions of model {name!r} in {model_dir}")
+        version = versions[-1]
+    if not (model_dir / version / MODEL_FILE).exists():
+        raise ClassifierError(f"Model {name!r} has no version {version!r}")
+    _write_atomic(model_dir / ACTIVE_POINTER, version)
+    _write_atomic(_root() / ACTIVE_POINTER, name)
+
+
+def classifier_versions(*, name: str) -> list[str]:
+    model_dir = _root() / name
+    if not model_dir.is_dir():
+        return []
+    return sorted(p.name for p in model_dir.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and (p / MODEL_FILE).exists())
+
+
+def _read_pointer(path: Path) -> str | None:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return value or None
+
+
+def active_version(*, name: str) -> str | None:
+    """The active version directory of ``name``, when it exists on disk."""
+    version = _read_pointer(_root() / name / ACTIVE_POINTER)
+    if version and (_root() / name / version / MODEL_FILE).exists():
+        return version
+    return None
+
+
+def active_model_name() -> str | None:
+    return _read_pointer(_root() / ACTIVE_POINTER)
+
+
+_cache_lock = threading.Lock()
+_cache: dict[tuple[str, str, str], LocalClassifier] = {}
+
+
+def load_classifier(*, name: str, version: str | None = None) -> LocalClassifier:
+    """Load (and cache per process) a stored model; ``version`` defaults to its active one."""
+    _check_name(name)
+    version = version or active_version(name=name)
+    if version is None:
+        raise ClassifierError(f"Model {name!r} has no active version in {_root()}")
+    key = (str(_root()), name, version)
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            return cached
+        directory = _root() / name / version
+        try:
+            pipeline = joblib.load(directory / MODEL_FILE)
+            metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ClassifierError(f"Model {name!r} version {version!r} is incomplete: {exc}") from exc
+        classifier = LocalClassifier(
+            pipeline=pipeline, threshold=float(metadata.get("threshold", 1.01)), model_name=name,
+            model_version=str(metadata.get("version", f"{name}@{version}")), metadata=metadata,
+        )
+        # Keep only the models in use: an old version is dropped once a new one is loaded.
+        for stale in [k for k in _cache if k[:2] == key[:2]]:
+            del _cache[stale]
+        _cache[key] = classifier
+        return classifier
+
+
+def active_classifier() -> LocalClassifier | None:
+    """The active model, cached per process; None when none is trained.
+
+    Two tiny pointer files are read per call, so a new activation is picked up at once by every
+    process; the model itself is loaded once per version.
+    """
+    name = active_model_name()
+    if name is None or not _NAME_RE.match(name):
+        return None
+    version = active_version(name=name)
+    if version is None:
+        return None
+    try:
+        return load_classifier(name=name, version=version)
+    except ClassifierError:
+        return None
+
+
+def classifier_clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+# --- Training data -------------------------------------------------------------------------------
+
+
+def read_csv_rows(*, path: Path, text_column: str = "text", label_column: str | None = "category",
+                  ) -> tuple[list[str], list[str]]:
+    """(texts, labels) from a CSV; labels normalised to category slugs. With label_column None,
+    labels is empty."""
+    from support.demo import category_slug
+
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise ClassifierError(f"Cannot read {path}: {exc}") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        if text_column not in columns:
+            raise ClassifierError(f"{path} has no column {text_column!r} (columns: {columns})")
+        if label_column is not None and label_column not in columns:
+            raise ClassifierError(f"{path} has no column {label_column!r} (columns: {columns})")
+        texts: list[str] = []
+        labels: list[str] = []
+        for row in reader:
+            text = (row.get(text_column) or "").strip()
+            if label_column is None:
+                texts.append(text)
+                continue
+            label = category_slug(row.get(label_column) or "")
+            if text and label:
+                texts.append(text)
+                labels.append(label)
+    return texts, labels
+
+
+def review_training_rows() -> tuple[list[str], list[str]]:
+    """Reviewed tickets as training rows: the text the model would see (subject + first inbound
+    message), labelled with the reviewer's final category, else the ticket's final category."""
+    from review.models import ReviewOutcome
+    from support.models import Message, Ticket
+
+    final_by_ticket: dict[int, str] = {}
+    # Newest first: the latest review wins.
+    for ticket_id, slug in (ReviewOutcome.objects.exclude(final_category_slug="")
+                            .order_by("-decided_at", "-id")
+                            .values_list("ticket_id", "final_category_slug")):
+        final_by_ticket.setdefault(ticket_id, slug)
+    reviewed_ids = set(ReviewOutcome.objects.values_list("ticket_id", flat=True))
+    tickets = (Ticket.objects.filter(pk__in=reviewed_ids)
+               .select_related("category").only("id", "subject", "category__slug"))
+    first_message: dict[int, str] = {}
+    for ticket_id, body_for_model, body_text in (
+        Message.objects.filter(ticket_id__in=reviewed_ids, direction=Message.Direction.INBOUND)
+        .order_by("created_at", "id").values_list("ticket_id", "body_for_model", "body_text")
+    ):
+        first_message.setdefault(ticket_id, body_for_model or body_text)
+    texts: list[str] = []
+    labels: list[str] = []
+    for ticket in tickets:
+        label = final_by_ticket.get(ticket.pk) or (ticket.category.slug if ticket.category else "")
+        text = ticket_text(subject=ticket.subject, body=first_message.get(ticket.pk, ""))
+        if label and text:
+            texts.append(text)
+            labels.append(label)
+    return texts, labels
+
+
+def ticket_text(*, subject: str, body: str) -> str:
+    """What the classifier reads for a ticket: the subject unless the body repeats it, and the body."""
+    subject = _normalise_text(subject)
+    body = _normalise_text(body)
+    if not subject or subject.lower() in body.lower():
+        return body
+    return f"{subject}. {body}" if body else subject
+
+
+def iter_batches(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
