@@ -1,0 +1,320 @@
+"""``POST /api/v1/tickets`` (signed webhooks or API token) and ``GET /api/v1/tickets/<id>``.
+
+The POST view reads the body itself, in this order, so nothing expensive happens for a request
+we will refuse: size (413, from Content-Length and a capped read) → authenticity (401) →
+per-source rate limit (429) → webhook-id replay (200) → JSON and fields (400) → create (202/200).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from support.api_auth import ApiTokenAuthentication
+from support.intake import schema  # noqa: F401  (registers the token auth scheme)
+from support.intake.services import rate_limit_retry_after, webhook_delivery_find, webhook_ticket_accept
+from support.intake.signatures import SignatureError, signature_verify
+from support.models import ApiToken, Message, Ticket
+
+MAX_JSON_DEPTH = 32
+
+# --- serializers ------------------------------------------------------------------------------
+
+
+def _no_surrogates(value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise serializers.ValidationError("Contains characters that are not valid Unicode.") from None
+
+
+class _Text(serializers.CharField):
+    """A CharField that also refuses lone surrogates (PostgreSQL can't store them)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators.append(_no_surrogates)
+
+
+class CustomerInSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    name = _Text(max_length=200, required=False, allow_blank=True, default="")
+
+
+class TicketInSerializer(serializers.Serializer):
+    external_id = _Text(max_length=255, help_text="Your id for this ticket; a retry with the same id is harmless.")
+    subject = _Text(max_length=500)
+    body = _Text(max_length=500_000, trim_whitespace=False)
+    customer = CustomerInSerializer()
+    callback_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="",
+                                        help_text="Where our reply is POSTed (signed), instead of e-mail.")
+    metadata = serializers.DictField(required=False, default=dict, help_text="Any JSON object, kept as is.")
+
+    def validate_body(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+    def validate_metadata(self, value: dict[str, Any]) -> dict[str, Any]:
+        problem = _json_problem(value, depth=0)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+
+def _json_problem(value: Any, *, depth: int) -> str:
+    if depth > MAX_JSON_DEPTH:
+        return f"Nested deeper than {MAX_JSON_DEPTH} levels."
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "Contains a NUL character."
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "Contains characters that are not valid Unicode."
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = _json_problem(key, depth=depth + 1) or _json_problem(item, depth=depth + 1)
+            if problem:
+                return problem
+    elif isinstance(value, list):
+        for item in value:
+            problem = _json_problem(item, depth=depth + 1)
+            if problem:
+                return problem
+    return ""
+
+
+class TicketAcceptedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(required=False, help_text="Field name → list of problems (400 only).")
+
+
+class CustomerOutSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    name = serializers.CharField()
+
+
+class MessageOutSerializer(serializers.Serializer):
+    direction = serializers.CharField()
+    author_email = serializers.CharField()
+    body = serializers.CharField(source="body_text")
+    is_automated = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class ClassificationSerializer(serializers.Serializer):
+    category = serializers.CharField(allow_null=True)
+    team = serializers.CharField(allow_null=True)
+    priority = serializers.CharField()
+    language = serializers.CharField()
+
+
+class DecisionOutSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    model = serializers.CharField()
+    category = serializers.CharField(source="category_slug")
+    priority = serializers.CharField()
+    language = serializers.CharField()
+    confidence = serializers.FloatField(allow_null=True)
+    needs_review = serializers.BooleanField()
+    review_reasons = serializers.ListField(child=serializers.CharField())
+    is_final = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class TicketOutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    source = serializers.CharField()
+    external_id = serializers.CharField()
+    subject = serializers.CharField()
+    status = serializers.CharField()
+    customer = CustomerOutSerializer()
+    messages = MessageOutSerializer(many=True)
+    classification = serializers.SerializerMethodField()
+    latest_decision = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    @extend_schema_field(ClassificationSerializer)
+    def get_classification(self, ticket: Ticket) -> dict[str, Any]:
+        return {
+            "category": ticket.category.slug if ticket.category else None,
+            "team": ticket.team.slug if ticket.team else None,
+            "priority": ticket.priority,
+            "language": ticket.language,
+        }
+
+    @extend_schema_field(DecisionOutSerializer(allow_null=True))
+    def get_latest_decision(self, ticket: Ticket) -> dict[str, Any] | None:
+        decisions = list(ticket.triage_decisions.all())
+        if not decisions:
+            return None
+        finals = [decision for decision in decisions if decision.is_final]
+        return dict(DecisionOutSerializer((finals or decisions)[-1]).data)
+
+
+# --- views ------------------------------------------------------------------------------------
+
+
+def _error(status_code: int, detail: str, *, errors: dict[str, Any] | None = None,
+           headers: dict[str, str] | None = None) -> Response:
+    body: dict[str, Any] = {"detail": detail}
+    if errors is not None:
+        body["errors"] = errors
+    return Response(body, status=status_code, headers=headers)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def body_read_capped(request: HttpRequest, *, limit: int) -> bytes:
+    """Read at most ``limit`` bytes of the body; ``BodyTooLarge`` beyond, without reading it all."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise BodyTooLarge
+    if hasattr(request, "_body"):  # something upstream already read it
+        body = request.body
+    else:
+        body = request.read(limit + 1)
+    if len(body) > limit:
+        raise BodyTooLarge
+    return body
+
+
+def _json_load(body: bytes) -> Any:
+    def finite(text: str) -> float:
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError(f"number out of range: {text[:40]}")
+        return number
+
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    return json.loads(body.decode("utf-8"), parse_float=finite, parse_constant=refuse_constant)
+
+
+_WEBHOOK_HEADERS = [
+    OpenApiParameter(name, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False, description=description)
+    for name, description in [
+        ("webhook-id", "Standard Webhooks message id; a replay with the same id returns the same ticket."),
+        ("webhook-timestamp", "Unix seconds; must be within 5 minutes of our clock."),
+        ("webhook-signature", "`v1,<base64 HMAC-SHA256>` (several space-separated during a rotation)."),
+    ]
+]
+_ERROR = OpenApiResponse(ErrorSerializer)
+
+
+class TicketCollectionView(APIView):
+    """Create a ticket from another system."""
+
+    authentication_classes = [ApiTokenAuthentication]
+    permission_classes = [AllowAny]  # authenticity is checked in post(): a signature or a token
+
+    @extend_schema(
+        operation_id="tickets_create",
+        summary="Create a ticket (Standard Webhooks signature or API token)",
+        request=TicketInSerializer,
+        parameters=_WEBHOOK_HEADERS,
+        responses={
+            202: OpenApiResponse(TicketAcceptedSerializer, description="A new ticket was created."),
+            200: OpenApiResponse(TicketAcceptedSerializer, description="Replay: the ticket already exists."),
+            400: OpenApiResponse(ErrorSerializer, description="Invalid JSON or fields; every field error named."),
+            401: OpenApiResponse(ErrorSerializer, description="Missing or bad signature, stale timestamp, bad token."),
+            413: OpenApiResponse(ErrorSerializer, description="Body over WEBHOOK_MAX_BODY_BYTES."),
+            429: OpenApiResponse(ErrorSerializer, description="Per-source rate limit; see Retry-After."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        limit = settings.WEBHOOK_MAX_BODY_BYTES
+        try:
+            body = body_read_capped(request._request, limit=limit)
+        except BodyTooLarge:
+            return _error(413, f"Body larger than {limit} bytes.")
+
+        if isinstance(request.auth, ApiToken):
+            source = request.auth.name
+        else:
+            try:
+                source = signature_verify(body=body, headers=request.headers)
+            except SignatureError as exc:
+                return _error(401, f"Signature check failed: {exc}.",
+                              headers={"WWW-Authenticate": 'Token realm="switchboard"'})
+
+        retry_after = rate_limit_retry_after(source=source)
+        if retry_after is not None:
+            return _error(429, f"Rate limit for source {source!r} exceeded.",
+                          headers={"Retry-After": str(retry_after)})
+
+        webhook_id = request.headers.get("webhook-id", "").strip()
+        if len(webhook_id) > 255:
+            return _error(400, "Invalid headers.", errors={"webhook-id": ["Longer than 255 characters."]})
+        replayed = webhook_delivery_find(source=source, webhook_id=webhook_id)
+        if replayed is not None:
+            return Response({"id": replayed.pk, "status": replayed.status}, status=status.HTTP_200_OK)
+
+        try:
+            payload = _json_load(body)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            return _error(400, "Body is not valid JSON.", errors={"body": [str(exc)[:200]]})
+        serializer = TicketInSerializer(data=payload)
+        if not serializer.is_valid():
+            return _error(400, "Invalid fields.", errors=serializer.errors)
+
+        ticket, created = webhook_ticket_accept(source=source, webhook_id=webhook_id, data=serializer.validated_data)
+        return Response({"id": ticket.pk, "status": ticket.status},
+                        status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+def ticket_for_source_system(*, ticket_id: int) -> Ticket:
+    """Selector: one ticket with everything the detail endpoint shows, in a fixed number of queries."""
+    from triage.models import TriageDecision
+
+    queryset = Ticket.objects.select_related("customer", "category", "team").prefetch_related(
+        Prefetch("messages", queryset=Message.objects.order_by("created_at", "id")),
+        Prefetch("triage_decisions", queryset=TriageDecision.objects.order_by("created_at", "id")),
+    )
+    return get_object_or_404(queryset, pk=ticket_id)
+
+
+class TicketDetailView(APIView):
+    """A ticket as the source system sees it."""
+
+    authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="tickets_retrieve",
+        summary="Read a ticket: subject, customer, messages, status, classification, latest decision",
+        responses={200: TicketOutSerializer, 401: _ERROR, 403: _ERROR, 404: _ERROR},
+    )
+    def get(self, request: Request, id: int) -> Response:  # noqa: A002 (the URL names it id)
+        if id > 2**63 - 1:  # beyond a bigint: PostgreSQL would refuse the query itself
+            raise Http404
+        ticket = ticket_for_source_system(ticket_id=id)
+        return Response(TicketOutSerializer(ticket).data)
