@@ -253,6 +253,7 @@ else:
 # --- E-mail: inbound --------------------------------------------------------------------------
 IMAP_HOST = env_str("IMAP_HOST")
 IMAP_PORT = env_int("IMAP_PORT", 993, minimum=1)
+IMAP_SSL = env_bool("IMAP_SSL", True)
 IMAP_USER = env_str("IMAP_USER")
 IMAP_PASSWORD = env_str("IMAP_PASSWORD")
 IMAP_FOLDER = env_str("IMAP_FOLDER", "INBOX")

@@ -32,3 +32,11 @@ def deliver_outbound_task(outbound_id: int) -> str:
 @shared_task
 def deliver_due_outbound_task() -> int:
     return delivery.outbound_deliver_due()
+
+
+@shared_task
+def poll_imap_task() -> int:
+    """Beat job (scheduled when IMAP_HOST is set): ingest unseen IMAP mail."""
+    from support.intake.imap import imap_poll
+
+    return len(imap_poll())
