@@ -28,7 +28,7 @@ migrate: install
 model: install
 	$(PY) manage.py train_classifier --csv $(BANKING77_DIR)/train.csv --name banking77 --if-missing
 
-seed: migrate
+seed: migrate model
 	$(PY) manage.py seed_demo
 
 demo: seed

@@ -109,8 +109,6 @@ def demo_seed(*, ticket_count: int | None = None) -> dict[str, int]:
 
 def _demo_kb() -> int:
     """Import the demo knowledge base shipped in triage/kb/demo/ (see triage.kb.services)."""
-    try:
-        from triage.kb.services import kb_import_demo
-    except ImportError:
-        return 0
+    from triage.kb.services import kb_import_demo
+
     return kb_import_demo()

@@ -35,7 +35,10 @@ def split_front_matter(source: str) -> tuple[dict[str, object], str]:
         return {}, text
     for index in range(1, len(lines)):
         if lines[index].strip() in ("---", "..."):
-            meta = yaml.safe_load("".join(lines[1:index])) or {}
+            try:
+                meta = yaml.safe_load("".join(lines[1:index])) or {}
+            except yaml.YAMLError as exc:
+                raise ValueError(f"invalid YAML front matter: {exc}") from exc
             if not isinstance(meta, dict):
                 raise ValueError("front matter must be a mapping")
             return meta, "".join(lines[index + 1:])
