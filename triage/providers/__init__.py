@@ -1,0 +1,41 @@
+"""Providers behind one interface (``base.Provider``): ``openai`` (any OpenAI-compatible
+endpoint) and ``local`` (trained classifier + KB drafts). ``chain.chain_run`` walks
+``settings.LLM_CHAIN``. The ``openai`` package is imported only in ``openai_provider``."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from triage.providers.base import Provider
+
+
+def provider_get(name: str) -> Provider:
+    if name == "openai":
+        from triage.providers.openai_provider import OpenAIProvider
+
+        return OpenAIProvider()
+    if name == "local":
+        from triage.providers.local import LocalProvider
+
+        return LocalProvider()
+    raise ValueError(f"unknown provider {name!r}")
+
+
+def providers_from_settings() -> list[Provider]:
+    return [provider_get(name) for name in settings.LLM_CHAIN]
+
+
+def chain_healthy() -> bool:
+    """False when the primary provider cannot be used right now: its circuit is open, the daily
+    budget is spent (paid providers), or it is not usable at all (no key, no trained model)."""
+    from triage.budget import budget_exhausted
+    from triage.providers.breaker import breaker_is_open
+
+    if not settings.LLM_CHAIN:
+        return False
+    primary = provider_get(settings.LLM_CHAIN[0])
+    if not primary.available():
+        return False
+    if primary.external:
+        return not breaker_is_open(primary.name) and not budget_exhausted()
+    return True

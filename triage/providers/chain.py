@@ -1,0 +1,165 @@
+"""The provider chain (``settings.LLM_CHAIN``, e.g. ``openai,local``).
+
+For each provider in order: skip it when its circuit is open or (paid providers) the daily budget
+is spent; serve identical requests from the cache; otherwise call it with a per-call timeout and
+retries (exponential backoff with jitter on 429/5xx/connection errors/timeouts, Retry-After
+honoured up to ``LLM_RETRY_AFTER_CAP_SECONDS``). An answer that fails validation gets ONE repair
+attempt on the same provider, then the chain moves on. Every attempt is reported to
+``on_attempt`` so the decision log has a row for it; the winning attempt is returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from triage import budget
+from triage.providers.base import Provider, ProviderAnswer, ProviderError, Repair, TriageRequest
+from triage.providers.breaker import breaker_is_open, breaker_record_failure, breaker_record_success
+from triage.schemas import OutputInvalid, TriageOutput
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Attempt:
+    """One call (or cache hit) on one provider, successful or not: one decision-log row."""
+
+    provider: str
+    model: str
+    request_record: str = ""
+    content: str = ""
+    output: TriageOutput | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: Decimal = Decimal(0)
+    latency_ms: int = 0
+    cache_hit: bool = False
+    error_class: str = ""
+    error: str = ""
+    repair: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.output is not None
+
+
+@dataclass
+class ChainResult:
+    winner: Attempt | None
+    # Why earlier providers did not answer: ["openai: RateLimitError", "openai: circuit_open"].
+    fallback_reasons: list[str] = field(default_factory=list)
+
+
+def _wait(retry_state: RetryCallState) -> float:
+    cap = float(settings.LLM_RETRY_AFTER_CAP_SECONDS)
+    outcome = retry_state.outcome
+    exc = outcome.exception() if outcome is not None else None
+    if isinstance(exc, ProviderError) and exc.retry_after is not None:
+        return min(exc.retry_after, cap)
+    # Exponential backoff with full jitter: 0.5 s, 1 s, 2 s ... scaled by a random factor.
+    base = min(cap, 0.5 * (2 ** (retry_state.attempt_number - 1)))
+    return random.uniform(base / 2, base)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and exc.retryable
+
+
+def _call(provider: Provider, request: TriageRequest, repair: Repair | None) -> ProviderAnswer:
+    """One logical call with retries. Each failed HTTP attempt counts towards the breaker; once
+    it opens, remaining retries are abandoned so a dead provider does not hold the worker."""
+    retrying = Retrying(stop=stop_after_attempt(settings.LLM_MAX_RETRIES + 1), wait=_wait,
+                        retry=retry_if_exception(_retryable), reraise=True)
+    for attempt in retrying:
+        with attempt:
+            if provider.external and breaker_is_open(provider.name):
+                raise ProviderError("circuit open", error_class="CircuitOpen", retryable=False)
+            try:
+                answer = provider.complete(request, repair=repair)
+            except ProviderError as exc:
+                if provider.external and exc.retryable:
+                    breaker_record_failure(provider.name)
+                raise
+            if provider.external:
+                breaker_record_success(provider.name)
+            return answer
+    raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+
+def _attempt_from(provider: Provider, answer: ProviderAnswer, *, repair: bool) -> Attempt:
+    cost = Decimal(0)
+    if provider.external and not answer.cache_hit:
+        cost = budget.cost_compute(model=answer.model, tokens_in=answer.tokens_in, tokens_out=answer.tokens_out)
+    return Attempt(provider=provider.name, model=answer.model, request_record=answer.request_record,
+                   content=answer.content, tokens_in=answer.tokens_in, tokens_out=answer.tokens_out,
+                   cost_usd=cost, latency_ms=answer.latency_ms, cache_hit=answer.cache_hit, repair=repair)
+
+
+def chain_run(*, providers: list[Provider], request: TriageRequest, validate: Callable[[str], TriageOutput],
+              repair_instruction: Callable[[str], str], on_attempt: Callable[[Attempt], None]) -> ChainResult:
+    """Run the chain. ``validate`` raises OutputInvalid; ``on_attempt`` gets every failed attempt."""
+    reasons: list[str] = []
+    for provider in providers:
+        if not provider.available():
+            reasons.append(f"{provider.name}: not configured")
+            continue
+        if provider.external:
+            if budget.budget_exhausted():
+                budget.budget_alert_raise()
+                reasons.append(f"{provider.name}: budget_exceeded")
+                continue
+            if breaker_is_open(provider.name):
+                reasons.append(f"{provider.name}: circuit_open")
+                continue
+            cache_key = budget.cache_key(request_text=request.system_prompt + "\n" + request.user_prompt_redacted,
+                                         prompt_version=request.prompt_version, model=provider.model)
+            cached = budget.response_cache_get(cache_key)
+            if cached is not None:
+                attempt = Attempt(provider=provider.name, model=provider.model, content=cached, cache_hit=True,
+                                  request_record="(served from cache)")
+                try:
+                    attempt.output = validate(cached)
+                    return ChainResult(winner=attempt, fallback_reasons=reasons)
+                except OutputInvalid:
+                    pass  # the categories or KB changed since it was cached: ask again
+        winner = _provider_run(provider, request, validate, repair_instruction, on_attempt, reasons)
+        if winner is not None:
+            if provider.external:
+                budget.response_cache_set(cache_key, winner.content)
+            return ChainResult(winner=winner, fallback_reasons=reasons)
+    return ChainResult(winner=None, fallback_reasons=reasons)
+
+
+def _provider_run(provider: Provider, request: TriageRequest, validate: Callable[[str], TriageOutput],
+                  repair_instruction: Callable[[str], str], on_attempt: Callable[[Attempt], None],
+                  reasons: list[str]) -> Attempt | None:
+    repair: Repair | None = None
+    for is_repair in (False, True):
+        try:
+            answer = _call(provider, request, repair)
+        except ProviderError as exc:
+            on_attempt(Attempt(provider=provider.name, model=provider.model, request_record=exc.request_record,
+                               latency_ms=exc.latency_ms, error_class=exc.error_class, error=str(exc)[:500],
+                               repair=is_repair))
+            reasons.append(f"{provider.name}: {exc.error_class}")
+            return None
+        attempt = _attempt_from(provider, answer, repair=is_repair)
+        try:
+            attempt.output = validate(answer.content)
+            return attempt
+        except OutputInvalid as exc:
+            attempt.error_class = "OutputInvalid"
+            attempt.error = str(exc)[:500]
+            on_attempt(attempt)
+            if is_repair:
+                reasons.append(f"{provider.name}: output invalid after repair")
+                return None
+            repair = Repair(previous_content=answer.content, instruction=repair_instruction(str(exc)))
+    return None
