@@ -24,7 +24,9 @@ from django.db.models import Max
 
 from triage.kb.models import Article, Chunk
 
-CATEGORY_BOOST = 0.6  # added to a [0, 1]-normalised lexical score
+# Added to a [0, 1]-normalised lexical score: a chunk of the hinted category's articles that
+# matches the query at all outranks every other chunk; unmatched ones still get half of it.
+CATEGORY_BOOST = 1.0
 FIELD_WEIGHTS = {"title": 2.0, "heading": 1.5, "text": 1.0}
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -89,10 +91,8 @@ def _rank(*, scored: dict[int, float], limit: int, category_slug: str | None) ->
         for chunk_id, categories in _chunk_categories(chunk_ids=list(boosted)).items():
             if category_slug in categories:
                 boosted[chunk_id] += CATEGORY_BOOST
-        if not any(boosted.values()) or len(boosted) < limit:
-            # Nothing matched lexically: the category's own article is still the best we have.
-            for chunk in _chunks_in_category(category_slug=category_slug, limit=limit):
-                boosted.setdefault(chunk.pk, CATEGORY_BOOST * 0.5)
+        for chunk in _chunks_in_category(category_slug=category_slug, limit=limit):
+            boosted.setdefault(chunk.pk, CATEGORY_BOOST * 0.5)
     best = sorted(boosted.items(), key=lambda item: (-item[1], item[0]))[:limit]
     chunks = Chunk.objects.select_related("article").in_bulk([chunk_id for chunk_id, _ in best])
     hits = []
