@@ -1,15 +1,361 @@
+"""Reads for the review pages. Each selector owns its joins and annotations, so the number of SQL
+queries a page costs is fixed: it does not grow with the number of rows shown (see bench/review.md).
+"""
+
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
-from support.models import Ticket
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from review.models import AuditSample, ReviewOutcome
+from review.services import URGENCY_ORDER, agent_team_ids, handleable_q
+from support.models import Category, Message, OutboundMessage, Priority, Team, Ticket
+from triage.kb.models import Chunk
+from triage.models import TriageDecision
+
+try:  # the policy code owns the reason vocabulary; fall back to the raw code without it
+    from triage.policy import REASON_LABELS
+except ImportError:  # pragma: no cover - only while the policy module is missing
+    REASON_LABELS = {}
+
+# A deadline within this window is "at risk".
+SLA_AT_RISK = timedelta(hours=1)
+SLA_STATES = {"breached": "Breached", "at_risk": "Due within 1 h", "ok": "On track", "none": "No SLA"}
+CONFIDENCE_BANDS = {"low": "Low (< 0.5)", "medium": "Medium (0.5–0.8)", "high": "High (≥ 0.8)", "none": "No AI score"}
+PAGE_SIZE_DEFAULT = 50
+PAGE_SIZE_MAX = 200
 
 
-def review_queue_for(*, agent: AbstractBaseUser | AnonymousUser) -> QuerySet[Ticket]:
-    """Tickets waiting for a human, most urgent SLA first."""
-    return (
-        Ticket.objects.filter(status=Ticket.Status.AWAITING_REVIEW)
-        .select_related("customer", "category", "team", "claimed_by")
-        .order_by("first_response_due_at", "created_at")
+def reason_label(code: str) -> str:
+    return REASON_LABELS.get(code, code.replace("_", " ").capitalize())
+
+
+def reason_choices() -> list[tuple[str, str]]:
+    codes = list(REASON_LABELS) or ["ai_unavailable", "low_confidence", "high_stakes", "injection_suspected"]
+    return [(code, reason_label(code)) for code in codes]
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    team: str = ""
+    category: str = ""
+    priority: str = ""
+    reason: str = ""
+    sla: str = ""
+    confidence: str = ""
+    mine: bool = False
+
+    def active(self) -> bool:
+        return any([self.team, self.category, self.priority, self.reason, self.sla, self.confidence, self.mine])
+
+
+@dataclass
+class QueuePage:
+    rows: list[Ticket]
+    total: int
+    counts: dict[str, dict[str, int]]
+    offset: int
+    limit: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + self.limit < self.total
+
+    @property
+    def next_offset(self) -> int:
+        return self.offset + self.limit
+
+    @property
+    def prev_offset(self) -> int:
+        return max(0, self.offset - self.limit)
+
+
+@dataclass(frozen=True)
+class QueueChoices:
+    """What the filter bar offers this agent (also reused by the queue query)."""
+
+    team_ids: list[int]
+    teams: list[Team]
+    categories: list[Category]
+
+
+def queue_choices(*, agent: AbstractBaseUser) -> QueueChoices:
+    team_ids = agent_team_ids(agent=agent)
+    teams = list(Team.objects.filter(pk__in=team_ids) if team_ids else Team.objects.all())
+    return QueueChoices(team_ids=team_ids, teams=teams, categories=list(Category.objects.only("pk", "slug", "name")))
+
+
+def _final_decision(field_name: str) -> Subquery:
+    return Subquery(
+        TriageDecision.objects.filter(ticket=OuterRef("pk"), is_final=True).values(field_name)[:1]
     )
+
+
+def _reason_q(code: str) -> Q:
+    # PostgreSQL: jsonb containment (@>). SQLite's JSON1 has no containment: match the quoted code
+    # in the serialised list instead, which is exact for our snake_case codes.
+    if connection.vendor == "postgresql":
+        return Q(review_reasons__contains=[code])
+    return Q(review_reasons__icontains=f'"{code}"')
+
+
+def _sla_q(state: str, now: datetime) -> Q:
+    due = "first_response_due_at"
+    return {
+        "breached": Q(**{f"{due}__lte": now}),
+        "at_risk": Q(**{f"{due}__gt": now, f"{due}__lte": now + SLA_AT_RISK}),
+        "ok": Q(**{f"{due}__gt": now + SLA_AT_RISK}),
+        "none": Q(**{f"{due}__isnull": True}),
+    }.get(state, Q())
+
+
+def _confidence_q(band: str) -> Q:
+    return {
+        "low": Q(ai_confidence__lt=0.5),
+        "medium": Q(ai_confidence__gte=0.5, ai_confidence__lt=0.8),
+        "high": Q(ai_confidence__gte=0.8),
+        "none": Q(ai_confidence__isnull=True),
+    }.get(band, Q())
+
+
+def _base_queue(*, agent: AbstractBaseUser, now: datetime, team_ids: list[int]) -> QuerySet[Ticket]:
+    """What waits for this agent: reviewable, theirs to handle, not snoozed. Claimed tickets stay
+    visible (marked with who holds them); Next ticket skips them."""
+    awake = Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now)
+    return Ticket.objects.filter(handleable_q(agent=agent, team_ids=team_ids) & awake).annotate(
+        ai_confidence=_final_decision("confidence"),
+    )
+
+
+def review_queue(
+    *,
+    agent: AbstractBaseUser,
+    filters: QueueFilters,
+    choices: QueueChoices | None = None,
+    offset: int = 0,
+    limit: int = PAGE_SIZE_DEFAULT,
+    now: datetime | None = None,
+) -> QueuePage:
+    """The queue page: one screen of tickets most urgent first, the total, and counts per filter
+    value. Costs a fixed number of queries whatever ``limit`` is."""
+    now = now or timezone.now()
+    limit = max(1, min(limit, PAGE_SIZE_MAX))
+    team_ids = choices.team_ids if choices is not None else agent_team_ids(agent=agent)
+    base = _base_queue(agent=agent, now=now, team_ids=team_ids)
+
+    filtered = base
+    if filters.team:
+        filtered = filtered.filter(team__slug=filters.team)
+    if filters.category:
+        filtered = filtered.filter(category__slug=filters.category)
+    if filters.priority:
+        filtered = filtered.filter(priority=filters.priority)
+    if filters.reason:
+        filtered = filtered.filter(_reason_q(filters.reason))
+    if filters.sla:
+        filtered = filtered.filter(_sla_q(filters.sla, now))
+    if filters.confidence:
+        filtered = filtered.filter(_confidence_q(filters.confidence))
+    if filters.mine:
+        filtered = filtered.filter(Q(assignee=agent) | Q(claimed_by=agent))
+
+    rows = list(
+        filtered.select_related("customer", "category", "team", "claimed_by", "assignee")
+        .annotate(ai_category_slug=_final_decision("category_slug"))
+        .order_by(*URGENCY_ORDER)[offset : offset + limit]
+    )
+    for row in rows:
+        row.reason_labels = [reason_label(code) for code in row.review_reasons or []]  # type: ignore[attr-defined]
+        row.sla_state = _sla_state(row.first_response_due_at, now)  # type: ignore[attr-defined]
+        row.claim_live = bool(row.claimed_by_id and row.claim_expires_at and row.claim_expires_at > now)  # type: ignore[attr-defined]
+    total = filtered.count()
+    counts = _queue_counts(base=base, agent=agent, now=now)
+    return QueuePage(rows=rows, total=total, counts=counts, offset=offset, limit=limit)
+
+
+def _sla_state(due: datetime | None, now: datetime) -> str:
+    if due is None:
+        return "none"
+    if due <= now:
+        return "breached"
+    if due <= now + SLA_AT_RISK:
+        return "at_risk"
+    return "ok"
+
+
+def _queue_counts(*, base: QuerySet[Ticket], agent: AbstractBaseUser, now: datetime) -> dict[str, dict[str, int]]:
+    """How many tickets each filter value would show, over the agent's whole queue (4 queries)."""
+    counts: dict[str, dict[str, int]] = {}
+    by_team = base.order_by().values("team__slug").annotate(n=Count("pk"))
+    counts["team"] = {row["team__slug"] or "": row["n"] for row in by_team}
+    by_category = base.order_by().values("category__slug").annotate(n=Count("pk"))
+    counts["category"] = {row["category__slug"] or "": row["n"] for row in by_category}
+    by_priority = base.order_by().values("priority").annotate(n=Count("pk"))
+    counts["priority"] = {row["priority"]: row["n"] for row in by_priority}
+
+    aggregates: dict[str, Any] = {"total": Count("pk")}
+    for state in SLA_STATES:
+        aggregates[f"sla__{state}"] = Count("pk", filter=_sla_q(state, now))
+    for band in CONFIDENCE_BANDS:
+        aggregates[f"confidence__{band}"] = Count("pk", filter=_confidence_q(band))
+    for code, _label in reason_choices():
+        aggregates[f"reason__{code}"] = Count("pk", filter=_reason_q(code))
+    aggregates["mine__1"] = Count("pk", filter=Q(assignee=agent) | Q(claimed_by=agent))
+    result = base.order_by().aggregate(**aggregates)
+    counts["total"] = {"": result.pop("total")}
+    for key, value in result.items():
+        group, _, name = key.partition("__")
+        counts.setdefault(group, {})[name] = value
+    return counts
+
+
+# --- the ticket page -----------------------------------------------------------------------------
+
+
+@dataclass
+class CitedPassage:
+    chunk_id: int
+    article_title: str
+    article_slug: str
+    heading: str
+    text: str
+
+
+@dataclass
+class TicketDetail:
+    ticket: Ticket
+    decision: TriageDecision | None
+    passages: list[CitedPassage]
+    flag_evidence: dict[str, list[str]]
+    reason_labels: list[str]
+    categories: list[Category]
+    teams: list[Team]
+    priorities: list[tuple[str, str]] = field(default_factory=lambda: list(Priority.choices))
+
+    @property
+    def evidence_terms(self) -> list[str]:
+        return [term for terms in self.flag_evidence.values() for term in terms]
+
+
+def _cited_chunk_ids(citations: Any) -> list[int]:
+    """Citations are chunk ids; tolerate ``{"chunk_id": n}`` dicts from other providers."""
+    ids: list[int] = []
+    for item in citations or []:
+        value = item.get("chunk_id") if isinstance(item, dict) else item
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            continue
+    return ids
+
+
+def flag_evidence(flag_details: Any, risk_flags: list[str]) -> dict[str, list[str]]:
+    """Normalise ``TriageDecision.flag_details`` to ``{flag: [evidence text, ...]}``.
+
+    Accepts the documented ``{"flag": ..., "evidence": [...]}``, a mapping ``{flag: {"evidence":
+    [...]}}`` / ``{flag: [...]}`` / ``{flag: "text"}``, or a list of ``{"flag", "evidence"}``.
+    """
+    found: dict[str, list[str]] = {flag: [] for flag in risk_flags or []}
+
+    def add(flag: str, evidence: Any) -> None:
+        if isinstance(evidence, dict):
+            evidence = evidence.get("evidence", [])
+        if isinstance(evidence, str):
+            evidence = [evidence]
+        if not isinstance(evidence, list):
+            return
+        found.setdefault(str(flag), []).extend(str(item) for item in evidence if str(item).strip())
+
+    if isinstance(flag_details, list):
+        for item in flag_details:
+            if isinstance(item, dict) and "flag" in item:
+                add(item["flag"], item.get("evidence", []))
+    elif isinstance(flag_details, dict):
+        if "flag" in flag_details:
+            add(flag_details["flag"], flag_details.get("evidence", []))
+        else:
+            for flag, evidence in flag_details.items():
+                add(flag, evidence)
+    return found
+
+
+def review_ticket_detail(*, ticket_id: int) -> TicketDetail:
+    """Everything the ticket page shows, in a fixed number of queries."""
+    ticket = (
+        Ticket.objects.select_related("customer", "category", "team", "assignee", "claimed_by")
+        .prefetch_related(
+            Prefetch("messages", queryset=Message.objects.select_related("author_user").order_by("created_at", "id")),
+            Prefetch("outbound_messages", queryset=OutboundMessage.objects.order_by("-created_at", "-id")),
+            Prefetch(
+                "review_outcomes",
+                queryset=ReviewOutcome.objects.select_related("reviewer").order_by("-decided_at", "-id"),
+            ),
+        )
+        .annotate(customer_ticket_count=Coalesce(
+            Subquery(
+                Ticket.objects.filter(customer=OuterRef("customer")).order_by().values("customer")
+                .annotate(n=Count("pk")).values("n")[:1]
+            ),
+            Value(0),
+        ))
+        .get(pk=ticket_id)
+    )
+    decision = TriageDecision.objects.filter(ticket=ticket, is_final=True).first()
+    passages: list[CitedPassage] = []
+    evidence: dict[str, list[str]] = {}
+    if decision is not None:
+        chunk_ids = _cited_chunk_ids(decision.citations)
+        by_id = {chunk.pk: chunk for chunk in Chunk.objects.filter(pk__in=chunk_ids).select_related("article")}
+        passages = [
+            CitedPassage(chunk_id=chunk.pk, article_title=chunk.article.title, article_slug=chunk.article.slug,
+                         heading=chunk.heading, text=chunk.text)
+            for chunk_id in chunk_ids
+            if (chunk := by_id.get(chunk_id)) is not None
+        ]
+        evidence = flag_evidence(decision.flag_details, list(decision.risk_flags or []) + list(ticket.risk_flags or []))
+    else:
+        evidence = flag_evidence({}, list(ticket.risk_flags or []))
+    return TicketDetail(
+        ticket=ticket,
+        decision=decision,
+        passages=passages,
+        flag_evidence=evidence,
+        reason_labels=[reason_label(code) for code in ticket.review_reasons or []],
+        categories=list(Category.objects.only("pk", "slug", "name")),
+        teams=list(Team.objects.only("pk", "slug", "name")),
+    )
+
+
+def review_delivery_state(*, ticket_id: int) -> list[OutboundMessage]:
+    """The outbox rows of a ticket, newest first (the delivery fragment polls this)."""
+    return list(OutboundMessage.objects.filter(ticket_id=ticket_id).order_by("-created_at", "-id"))
+
+
+# --- audits and brakes ---------------------------------------------------------------------------
+
+
+def audit_queue(*, limit: int = 50) -> list[AuditSample]:
+    """Auto-sent replies picked for grading, oldest first so none waits forever."""
+    return list(
+        AuditSample.objects.filter(grade="")
+        .select_related("ticket", "ticket__customer", "outbound", "decision")
+        .order_by("created_at", "pk")[:limit]
+    )
+
+
+def audit_recent(*, limit: int = 20) -> list[AuditSample]:
+    return list(
+        AuditSample.objects.exclude(grade="").select_related("ticket", "graded_by").order_by("-graded_at", "-pk")[:limit]
+    )
+
+
+def braked_categories() -> list[Category]:
+    return list(Category.objects.filter(braked=True).select_related("default_team").order_by("braked_at", "slug"))
+

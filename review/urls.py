@@ -6,4 +6,19 @@ app_name = "review"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
+    path("next/", views.next_ticket, name="next"),
+    path("t/<int:ticket_id>/", views.ticket, name="ticket"),
+    path("t/<int:ticket_id>/claim/", views.claim, name="claim"),
+    path("t/<int:ticket_id>/heartbeat/", views.heartbeat, name="heartbeat"),
+    path("t/<int:ticket_id>/release/", views.release, name="release"),
+    path("t/<int:ticket_id>/approve/", views.approve, name="approve"),
+    path("t/<int:ticket_id>/reject/", views.reject, name="reject"),
+    path("t/<int:ticket_id>/override/", views.override, name="override"),
+    path("t/<int:ticket_id>/escalate/", views.escalate, name="escalate"),
+    path("t/<int:ticket_id>/snooze/", views.snooze, name="snooze"),
+    path("t/<int:ticket_id>/outbound/<int:outbound_id>/retry/", views.delivery_retry, name="delivery_retry"),
+    path("audit/", views.audit, name="audit"),
+    path("audit/<int:sample_id>/grade/", views.audit_grade, name="audit_grade"),
+    path("automation/", views.automation, name="automation"),
+    path("automation/<int:category_id>/resume/", views.automation_resume, name="automation_resume"),
 ]

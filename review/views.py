@@ -1,11 +1,302 @@
+"""Thin adapters for the review pages: validate input, call one service or selector, render.
+
+One view serves a page and its fragments: an htmx request gets ``page.html#partial``.
+Every action is a plain POST form followed by a redirect, so the pages work without JavaScript;
+review.js adds keyboard shortcuts and the claim heartbeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
-from review import selectors
+from review import selectors, services
+from review.forms import (
+    ApproveForm,
+    AuditGradeForm,
+    EscalateForm,
+    OverrideForm,
+    QueueFilterForm,
+    RejectForm,
+    ResumeForm,
+    SnoozeForm,
+)
+from review.models import ReviewOutcome
+from review.services import ClaimHeldError, ReviewError
+from support.models import Ticket
+
+review_required = permission_required("support.review_ticket", raise_exception=True)
 
 
-@permission_required("support.review_ticket", raise_exception=True)
+@require_GET
+@review_required
 def queue(request: HttpRequest) -> HttpResponse:
-    tickets = selectors.review_queue_for(agent=request.user)
-    return render(request, "review/queue.html", {"tickets": tickets})
+    choices = selectors.queue_choices(agent=request.user)  # type: ignore[arg-type]
+    form = QueueFilterForm(request.GET or None, teams=choices.teams, categories=choices.categories)
+    filters = form.filters() if request.GET else selectors.QueueFilters()
+    offset = (form.cleaned_data.get("offset") if form.is_bound and form.is_valid() else None) or 0
+    limit = (form.cleaned_data.get("limit") if form.is_bound and form.is_valid() else None) or selectors.PAGE_SIZE_DEFAULT
+    page = selectors.review_queue(
+        agent=request.user,  # type: ignore[arg-type]
+        filters=filters,
+        choices=choices,
+        offset=offset,
+        limit=limit,
+    )
+    query = request.GET.copy()
+    query.pop("offset", None)
+    context = {
+        "page": page,
+        "form": form,
+        "filters": filters,
+        "choices": choices,
+        "query": query.urlencode(),
+        "sla_states": selectors.SLA_STATES,
+        "confidence_bands": selectors.CONFIDENCE_BANDS,
+        "reason_choices": selectors.reason_choices(),
+        "priorities": Ticket._meta.get_field("priority").choices,
+    }
+    template = "review/queue.html#results" if request.htmx else "review/queue.html"  # type: ignore[attr-defined]
+    return render(request, template, context)
+
+
+@require_POST
+@review_required
+def next_ticket(request: HttpRequest) -> HttpResponse:
+    skip = request.POST.get("skip", "")
+    result = services.review_claim_next(agent=request.user, skip_ticket_id=int(skip) if skip.isdigit() else None)  # type: ignore[arg-type]
+    if result.ticket is None:
+        messages.info(request, "Nothing is waiting for you. Well done.")
+        return redirect("review:queue")
+    return redirect("review:ticket", ticket_id=result.ticket.pk)
+
+
+@require_GET
+@review_required
+def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    if request.htmx and request.GET.get("fragment") == "delivery":  # type: ignore[attr-defined]
+        outbound_messages = selectors.review_delivery_state(ticket_id=ticket_id)
+        return render(request, "review/ticket.html#delivery", {
+            "ticket_id": ticket_id,
+            "outbound_messages": outbound_messages,
+            "pending_delivery": any(outbound.status in {"pending", "sending"} for outbound in outbound_messages),
+        })
+    try:
+        detail = selectors.review_ticket_detail(ticket_id=ticket_id)
+    except Ticket.DoesNotExist:
+        return render(request, "review/not_found.html", status=404)
+    current = detail.ticket
+    now = timezone.now()
+    claim_live = bool(current.claimed_by_id and current.claim_expires_at and current.claim_expires_at > now)
+    awaiting = current.status == Ticket.Status.AWAITING_REVIEW
+    mine = awaiting and current.claimed_by_id == request.user.pk
+    held_by_other = awaiting and claim_live and not mine
+    decision = detail.decision
+    context = {
+        "detail": detail,
+        "ticket": current,
+        "decision": decision,
+        "mine": mine,
+        "held_by_other": held_by_other,
+        "can_claim": awaiting and not mine and not held_by_other,
+        "awaiting": awaiting,
+        "approve_form": ApproveForm(initial={"body_text": decision.reply_draft if decision else ""}),
+        "reject_form": RejectForm(),
+        "override_form": OverrideForm(),
+        "escalate_form": EscalateForm(),
+        "snooze_form": SnoozeForm(),
+        "heartbeat_seconds": max(10, settings.REVIEW_CLAIM_SECONDS // 3),
+        "ticket_id": current.pk,
+        "outbound_messages": current.outbound_messages.all(),
+        "pending_delivery": any(
+            outbound.status in {"pending", "sending"} for outbound in current.outbound_messages.all()
+        ),
+    }
+    return render(request, "review/ticket.html", context)
+
+
+@require_POST
+@review_required
+def claim(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    try:
+        services.review_claim(ticket_id=ticket_id, agent=request.user)  # type: ignore[arg-type]
+    except ReviewError as error:
+        messages.error(request, str(error))
+    return redirect("review:ticket", ticket_id=ticket_id)
+
+
+@require_POST
+@review_required
+def heartbeat(request: HttpRequest, ticket_id: int) -> JsonResponse:
+    until = services.review_heartbeat(ticket_id=ticket_id, agent=request.user)  # type: ignore[arg-type]
+    if until is None:
+        return JsonResponse({"ok": False, "detail": "Your claim on this ticket has ended."}, status=409)
+    return JsonResponse({"ok": True, "expires_at": until.isoformat()})
+
+
+@require_POST
+@review_required
+def release(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    services.review_release(ticket_id=ticket_id, agent=request.user)  # type: ignore[arg-type]
+    messages.info(request, "Ticket handed back to the queue.")
+    return redirect("review:queue")
+
+
+def _decide(
+    request: HttpRequest,
+    ticket_id: int,
+    form: Any,
+    action: Callable[[dict[str, Any]], object],
+    success: str,
+    then: str = "ticket",
+) -> HttpResponse:
+    """Run one decision service and say what happened; every failure is shown, never swallowed."""
+    ticket_url = reverse("review:ticket", kwargs={"ticket_id": ticket_id})
+    if not form.is_valid():
+        for field_errors in form.errors.values():
+            for error in field_errors:
+                messages.error(request, error)
+        return HttpResponseRedirect(ticket_url)
+    try:
+        result = action(form.cleaned_data)
+    except ClaimHeldError as error:
+        messages.error(request, f"{error} Your change was not saved.")
+        return HttpResponseRedirect(ticket_url)
+    except ReviewError as error:
+        messages.error(request, str(error))
+        return HttpResponseRedirect(ticket_url)
+    if result is None:
+        messages.info(request, "Nothing changed.")
+    else:
+        messages.success(request, success)
+    return HttpResponseRedirect(ticket_url if then == "ticket" else reverse("review:queue"))
+
+
+@require_POST
+@review_required
+def approve(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    return _decide(
+        request, ticket_id, ApproveForm(request.POST),
+        lambda data: services.review_approve(ticket_id=ticket_id, agent=request.user, body_text=data["body_text"]),  # type: ignore[arg-type]
+        "Reply approved and queued for sending.",
+    )
+
+
+@require_POST
+@review_required
+def reject(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    def action(data: dict[str, Any]) -> ReviewOutcome:
+        return services.review_reject(
+            ticket_id=ticket_id, agent=request.user, reason_code=data["reason_code"],  # type: ignore[arg-type]
+            own_reply=data.get("own_reply") or "", note=data.get("note") or "",
+        )
+
+    return _decide(request, ticket_id, RejectForm(request.POST), action, "Draft rejected.")
+
+
+@require_POST
+@review_required
+def override(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    def action(data: dict[str, Any]) -> ReviewOutcome | None:
+        return services.review_override(
+            ticket_id=ticket_id, agent=request.user,  # type: ignore[arg-type]
+            category=data.get("category"), priority=data.get("priority") or None, team=data.get("team"),
+            note=data.get("note") or "",
+        )
+
+    return _decide(request, ticket_id, OverrideForm(request.POST), action, "Classification corrected.")
+
+
+@require_POST
+@review_required
+def escalate(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    return _decide(
+        request, ticket_id, EscalateForm(request.POST),
+        lambda data: services.review_escalate(ticket_id=ticket_id, agent=request.user, note=data.get("note") or ""),  # type: ignore[arg-type]
+        "Escalated to a manager.", then="queue",
+    )
+
+
+@require_POST
+@review_required
+def snooze(request: HttpRequest, ticket_id: int) -> HttpResponse:
+    return _decide(
+        request, ticket_id, SnoozeForm(request.POST),
+        lambda data: services.review_snooze(ticket_id=ticket_id, agent=request.user, minutes=data["minutes"]),  # type: ignore[arg-type]
+        "Snoozed.", then="queue",
+    )
+
+
+@require_POST
+@review_required
+def delivery_retry(request: HttpRequest, ticket_id: int, outbound_id: int) -> HttpResponse:
+    if services.review_delivery_retry(outbound_id=outbound_id, agent=request.user):  # type: ignore[arg-type]
+        messages.success(request, "Delivery will be tried again.")
+    else:
+        messages.info(request, "That reply is not failed; nothing to retry.")
+    return redirect("review:ticket", ticket_id=ticket_id)
+
+
+# --- audits and brakes ---------------------------------------------------------------------------
+
+
+@require_GET
+@review_required
+def audit(request: HttpRequest) -> HttpResponse:
+    return render(request, "review/audit.html", {
+        "samples": selectors.audit_queue(),
+        "recent": selectors.audit_recent(),
+        "form": AuditGradeForm(),
+    })
+
+
+@require_POST
+@review_required
+def audit_grade(request: HttpRequest, sample_id: int) -> HttpResponse:
+    form = AuditGradeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a grade.")
+        return redirect("review:audit")
+    try:
+        services.review_audit_grade(
+            sample_id=sample_id, grade=form.cleaned_data["grade"],
+            reason_code=form.cleaned_data.get("reason_code") or "", grader=request.user,  # type: ignore[arg-type]
+        )
+    except ReviewError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Grade recorded.")
+    return redirect("review:audit")
+
+
+@require_GET
+@permission_required("support.manage_automation", raise_exception=True)
+def automation(request: HttpRequest) -> HttpResponse:
+    return render(request, "review/automation.html", {"categories": selectors.braked_categories(), "form": ResumeForm()})
+
+
+@require_POST
+@permission_required("support.manage_automation", raise_exception=True)
+def automation_resume(request: HttpRequest, category_id: int) -> HttpResponse:
+    form = ResumeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say why automation may resume.")
+        return redirect("review:automation")
+    try:
+        category = services.review_automation_resume(
+            category_id=category_id, actor=request.user, reason=form.cleaned_data["reason"],  # type: ignore[arg-type]
+        )
+    except ReviewError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, f"Automation resumed for {category.name}.")
+    return redirect("review:automation")

@@ -1,0 +1,80 @@
+"""The review pages' inputs, validated at the edge before a service sees them."""
+
+from __future__ import annotations
+
+from django import forms
+
+from review.models import AuditSample, ReviewOutcome
+from review.selectors import CONFIDENCE_BANDS, SLA_STATES, QueueFilters, reason_choices
+from review.services import SNOOZE_CHOICES_MINUTES
+from support.models import Category, Priority, Team
+
+_ANY = [("", "Any")]
+
+
+class QueueFilterForm(forms.Form):
+    team = forms.ChoiceField(required=False)
+    category = forms.ChoiceField(required=False)
+    priority = forms.ChoiceField(required=False, choices=_ANY + list(Priority.choices))
+    reason = forms.ChoiceField(required=False, label="Review reason")
+    sla = forms.ChoiceField(required=False, label="SLA", choices=_ANY + list(SLA_STATES.items()))
+    confidence = forms.ChoiceField(required=False, label="AI confidence", choices=_ANY + list(CONFIDENCE_BANDS.items()))
+    mine = forms.BooleanField(required=False, label="Assigned to me")
+    offset = forms.IntegerField(required=False, min_value=0)
+    limit = forms.IntegerField(required=False, min_value=1, max_value=200)
+
+    def __init__(self, *args: object, teams: list[Team], categories: list[Category], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["team"].choices = _ANY + [(team.slug, team.name) for team in teams]
+        self.fields["category"].choices = _ANY + [(category.slug, category.name) for category in categories]
+        self.fields["reason"].choices = _ANY + reason_choices()
+
+    def filters(self) -> QueueFilters:
+        data = self.cleaned_data if self.is_valid() else {}
+        return QueueFilters(
+            team=data.get("team") or "",
+            category=data.get("category") or "",
+            priority=data.get("priority") or "",
+            reason=data.get("reason") or "",
+            sla=data.get("sla") or "",
+            confidence=data.get("confidence") or "",
+            mine=bool(data.get("mine")),
+        )
+
+
+class ApproveForm(forms.Form):
+    body_text = forms.CharField(label="Reply", strip=False, max_length=20000)
+
+
+class RejectForm(forms.Form):
+    reason_code = forms.ChoiceField(label="Reason", choices=[("", "Choose a reason…")] + list(ReviewOutcome.Reason.choices))
+    own_reply = forms.CharField(label="Your own reply (optional)", required=False, strip=False, max_length=20000)
+    note = forms.CharField(label="Note", required=False, max_length=2000)
+
+
+class OverrideForm(forms.Form):
+    category = forms.ModelChoiceField(queryset=Category.objects.all(), to_field_name="slug", required=False)
+    priority = forms.ChoiceField(choices=[("", "Keep")] + list(Priority.choices), required=False)
+    team = forms.ModelChoiceField(queryset=Team.objects.all(), to_field_name="slug", required=False)
+    note = forms.CharField(required=False, max_length=2000)
+
+
+class EscalateForm(forms.Form):
+    note = forms.CharField(label="Note for the manager", required=False, max_length=2000)
+
+
+class SnoozeForm(forms.Form):
+    minutes = forms.TypedChoiceField(
+        label="Snooze for",
+        coerce=int,
+        choices=[(m, f"{m} minutes" if m < 60 else f"{m // 60} hour{'s' if m >= 120 else ''}") for m in SNOOZE_CHOICES_MINUTES],
+    )
+
+
+class AuditGradeForm(forms.Form):
+    grade = forms.ChoiceField(choices=AuditSample.Grade.choices)
+    reason_code = forms.ChoiceField(required=False, choices=[("", "—")] + list(ReviewOutcome.Reason.choices))
+
+
+class ResumeForm(forms.Form):
+    reason = forms.CharField(label="Why resume?", max_length=2000)
