@@ -41,7 +41,7 @@ from email.utils import make_msgid, parseaddr
 import httpx2
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -127,7 +127,7 @@ def outbound_reply_create(
     *,
     ticket: Ticket,
     body_text: str,
-    created_by: AbstractBaseUser | None,
+    created_by: User | None,
     auto_submitted: bool,
     idempotency_key: str,
 ) -> tuple[OutboundMessage, bool]:
@@ -253,7 +253,7 @@ def team_notify(
     return outbound
 
 
-def outbound_retry(*, outbound: OutboundMessage, actor: AbstractBaseUser | None) -> bool:
+def outbound_retry(*, outbound: OutboundMessage, actor: User | None) -> bool:
     """Re-arm a ``failed`` or ``bounced`` row for a fresh set of attempts (a "Retry delivery"
     button). Same row, same idempotency key and Message-ID. Returns False if it wasn't failed."""
     updated = OutboundMessage.objects.filter(

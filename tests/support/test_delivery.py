@@ -303,3 +303,37 @@ def test_team_notify_without_an_address_fails_visibly(smtp_sink):
     assert "no e-mail address" in outbound.last_error
     assert TicketEvent.objects.filter(ticket=ticket, verb="notification_failed").exists()
     assert smtp_sink.messages == []
+
+
+@pytest.fixture
+def broker_down(settings):
+    """Celery publishing to a broker nobody listens on (a closed loopback port), as when Redis
+    is down. Restores the real broker afterwards."""
+    from support.celery import app as celery_app
+    from tests.fakes.smtp_sink import free_port
+
+    saved = (celery_app.conf.broker_url, celery_app.conf.task_publish_retry)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
+    celery_app.conf.task_publish_retry = False
+    celery_app._after_fork()  # drop pooled connections to the real broker
+    yield
+    celery_app.conf.broker_url, celery_app.conf.task_publish_retry = saved
+    celery_app._after_fork()
+    celery_app.conf.task_always_eager = True
+
+
+def test_a_broker_outage_leaves_the_reply_pending_for_the_sweeper(
+    smtp_sink, broker_down, django_capture_on_commit_callbacks
+):
+    ticket = ticket_with_inbound_email()
+
+    # The approval still commits; the dispatch fails quietly
+    outbound, created = reply(ticket, capture=django_capture_on_commit_callbacks)
+
+    outbound.refresh_from_db()
+    assert created
+    assert (outbound.status, outbound.attempts) == (OutboundMessage.Status.PENDING, 0)
+    assert outbound.next_attempt_at <= timezone.now()  # due for the sweeper's next round
+    assert smtp_sink.messages == []
