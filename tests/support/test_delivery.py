@@ -337,3 +337,31 @@ def test_a_broker_outage_leaves_the_reply_pending_for_the_sweeper(
     assert (outbound.status, outbound.attempts) == (OutboundMessage.Status.PENDING, 0)
     assert outbound.next_attempt_at <= timezone.now()  # due for the sweeper's next round
     assert smtp_sink.messages == []
+
+
+def test_the_customers_answer_to_our_email_threads_onto_the_ticket(
+    smtp_sink, agent_user, django_capture_on_commit_callbacks
+):
+    from support.intake.email_ingest import email_ingest
+
+    ticket = ticket_with_inbound_email()
+    reply(ticket, user=agent_user, capture=django_capture_on_commit_callbacks)
+    ours = smtp_sink.messages[0]
+
+    # The customer's client answers our e-mail: its headers point at our Message-ID only
+    # (no subject token), so threading relies on what we sent.
+    answer = (
+        "From: Ada Lovelace <ada@customer.example>\r\n"
+        "To: support@switchboard.localhost\r\n"
+        "Subject: Re: Where is my card?\r\n"
+        "Message-ID: <q3-thanks@customer.example>\r\n"
+        f"In-Reply-To: {ours['Message-ID']}\r\n"
+        f"References: {ours['Message-ID']}\r\n"
+        "Date: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Got it, thank you!\r\n"
+    ).encode()
+    result = email_ingest(raw=answer, route="file")
+
+    assert result.ticket_id == ticket.pk
+    assert ticket.messages.filter(message_id="<q3-thanks@customer.example>").exists()
