@@ -42,6 +42,13 @@ ACTIVE_POINTER = "ACTIVE"
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MIN_ROWS_PER_LABEL = 5
+CALIBRATION_FOLDS = 5
+SVM_C = 1.0
+RECIPE = (
+    f"tfidf word 1-2 + char_wb 2-5 -> LinearSVC(C={SVM_C}) "
+    f"+ sigmoid calibration ({CALIBRATION_FOLDS}-fold ensemble)"
+)
 
 
 class ClassifierError(Exception):
@@ -82,8 +89,15 @@ class TrainReport:
 class LocalClassifier:
     """A fitted pipeline plus what is needed to explain and trust its output."""
 
-    def __init__(self, *, pipeline: Any, threshold: float, model_name: str, model_version: str,
-                 metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        pipeline: Any,
+        threshold: float,
+        model_name: str,
+        model_version: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.labels: list[str] = [str(label) for label in pipeline.classes_]
         self.threshold = float(threshold)
@@ -102,14 +116,16 @@ class LocalClassifier:
         labels = self.labels
         predictions = []
         for row, index in zip(probabilities.tolist(), best.tolist(), strict=True):
-            predictions.append(Prediction(
-                label=labels[index],
-                confidence=float(row[index]),
-                probabilities=dict(zip(labels, row, strict=True)),
-                threshold=self.threshold,
-                model_name=self.model_name,
-                model_version=self.model_version,
-            ))
+            predictions.append(
+                Prediction(
+                    label=labels[index],
+                    confidence=float(row[index]),
+                    probabilities=dict(zip(labels, row, strict=True)),
+                    threshold=self.threshold,
+                    model_name=self.model_name,
+                    model_version=self.model_version,
+                )
+            )
         return predictions
 
     def predict_labels(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -129,7 +145,7 @@ def _normalise_text(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def build_pipeline(*, calibration_folds: int = 3, seed: int = 0) -> Any:
+def build_pipeline(*, calibration_folds: int = CALIBRATION_FOLDS, seed: int = 0) -> Any:
     """Word 1-2grams + char_wb 2-5grams, LinearSVC, sigmoid calibration (Platt, one-vs-rest)."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -138,10 +154,16 @@ def build_pipeline(*, calibration_folds: int = 3, seed: int = 0) -> Any:
 
     features = make_union(
         TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True, dtype=np.float32),
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2,
-                        lowercase=True, dtype=np.float32),
+        TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(2, 5),
+            sublinear_tf=True,
+            min_df=2,
+            lowercase=True,
+            dtype=np.float32,
+        ),
     )
-    svm = LinearSVC(C=0.5, random_state=seed)
+    svm = LinearSVC(C=SVM_C, random_state=seed)
     calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=calibration_folds)
     return make_pipeline(features, calibrated)
 
@@ -157,8 +179,13 @@ def clopper_pearson_upper(*, errors: int, total: int, confidence: float = 0.95) 
     return float(beta.ppf(confidence, errors + 1, total - errors))
 
 
-def threshold_select(*, confidences: np.ndarray, correct: np.ndarray, target_error: float,
-                     confidence_level: float = 0.95) -> tuple[float, float, float, float]:
+def threshold_select(
+    *,
+    confidences: np.ndarray,
+    correct: np.ndarray,
+    target_error: float,
+    confidence_level: float = 0.95,
+) -> tuple[float, float, float, float]:
     """The lowest confidence threshold t such that the upper ``confidence_level`` bound of the
     error rate among held-out predictions with confidence >= t is at most ``target_error``.
 
@@ -176,15 +203,22 @@ def threshold_select(*, confidences: np.ndarray, correct: np.ndarray, target_err
     counts = np.arange(1, total + 1)
     # Only cut between distinct confidence values: ties are automated together.
     last_of_tie = np.r_[sorted_confidences[1:] != sorted_confidences[:-1], True]
-    upper = np.where(errors_so_far >= counts, 1.0,
-                     beta.ppf(confidence_level, errors_so_far + 1, np.maximum(counts - errors_so_far, 1)))
+    upper = np.where(
+        errors_so_far >= counts,
+        1.0,
+        beta.ppf(confidence_level, errors_so_far + 1, np.maximum(counts - errors_so_far, 1)),
+    )
     ok = np.flatnonzero(last_of_tie & (upper <= target_error))
     if len(ok) == 0:
         return 1.01, 0.0, 0.0, 1.0
     cut = int(ok[-1])  # the largest automated set = the lowest threshold
     automated = cut + 1
-    return (float(sorted_confidences[cut]), automated / total,
-            float(errors_so_far[cut]) / automated, float(upper[cut]))
+    return (
+        float(sorted_confidences[cut]),
+        automated / total,
+        float(errors_so_far[cut]) / automated,
+        float(upper[cut]),
+    )
 
 
 def training_set_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
@@ -203,54 +237,114 @@ def _check_name(name: str) -> str:
     return name
 
 
-def classifier_train(*, texts: Sequence[str], labels: Sequence[str], name: str,
-                     target_error: float = 0.02, heldout_fraction: float = 0.2, seed: int = 0,
-                     activate: bool = True, source: str = "", refit: bool = True) -> TrainReport:
-    """Train, evaluate on a stratified held-out split, pick the automation threshold, then refit
-    on every row (same recipe), store a new version and (by default) activate it.
+@dataclass
+class FitResult:
+    pipeline: Any
+    labels: list[str]
+    dropped_labels: list[str]
+    texts: list[str]
+    row_labels: list[str]
+    heldout_rows: int
+    heldout_accuracy: float
+    threshold: float
+    automation_rate: float
+    automated_error: float
+    error_upper_bound: float
 
-    The threshold and metrics come from the held-out split: the stored model saw more data, so
+
+def classifier_fit(
+    *,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    target_error: float = 0.02,
+    heldout_fraction: float = 0.2,
+    seed: int = 0,
+    refit: bool = True,
+) -> FitResult:
+    """Fit on a stratified split, evaluate on the held-out part, pick the automation threshold
+    there, then (``refit``) fit the same recipe on every row. Nothing is stored.
+
+    The threshold and metrics come from the held-out split: the refitted model saw more data, so
     they are, if anything, conservative for it.
     """
     from sklearn.model_selection import train_test_split
 
-    _check_name(name)
-    started = time.perf_counter()
     texts = [_normalise_text(text) for text in texts]
     labels = [str(label) for label in labels]
     if len(texts) != len(labels):
         raise ClassifierError("texts and labels differ in length")
-    counts = Counter(labels)
+    counts = Counter(label for text, label in zip(texts, labels, strict=True) if text)
     # A class needs a few rows to appear on both sides of the split and in every calibration fold.
-    kept = {label for label, count in counts.items() if count >= 5}
-    dropped = sorted(set(counts) - kept)
-    rows = [(text, label) for text, label in zip(texts, labels, strict=True) if label in kept and text]
+    kept = {label for label, count in counts.items() if count >= MIN_ROWS_PER_LABEL}
     if len(kept) < 2:
         raise ClassifierError(
-            f"Need at least 2 labels with 5+ examples each; got {dict(counts)}")
+            f"Need at least 2 labels with {MIN_ROWS_PER_LABEL}+ examples each; got {dict(counts)}"
+        )
+    rows = [
+        (text, label) for text, label in zip(texts, labels, strict=True) if label in kept and text
+    ]
     texts = [text for text, _ in rows]
     labels = [label for _, label in rows]
 
     train_texts, heldout_texts, train_labels, heldout_labels = train_test_split(
-        texts, labels, test_size=heldout_fraction, random_state=seed, stratify=labels)
-    folds = max(2, min(3, min(Counter(train_labels).values())))
-    pipeline = build_pipeline(calibration_folds=folds, seed=seed)
+        texts, labels, test_size=heldout_fraction, random_state=seed, stratify=labels
+    )
+    pipeline = build_pipeline(calibration_folds=_folds(train_labels), seed=seed)
     pipeline.fit(train_texts, train_labels)
     probabilities = pipeline.predict_proba(heldout_texts)
     predicted = pipeline.classes_[probabilities.argmax(axis=1)]
-    confidences = probabilities.max(axis=1)
     correct = predicted == np.asarray(heldout_labels)
-    accuracy = float(correct.mean())
     threshold, automation_rate, automated_error, upper_bound = threshold_select(
-        confidences=confidences, correct=correct, target_error=target_error)
-
+        confidences=probabilities.max(axis=1), correct=correct, target_error=target_error
+    )
     if refit:
-        folds = max(2, min(3, min(Counter(labels).values())))
-        pipeline = build_pipeline(calibration_folds=folds, seed=seed)
+        pipeline = build_pipeline(calibration_folds=_folds(labels), seed=seed)
         pipeline.fit(texts, labels)
+    return FitResult(
+        pipeline=pipeline,
+        labels=sorted(kept),
+        dropped_labels=sorted(set(counts) - kept),
+        texts=texts,
+        row_labels=labels,
+        heldout_rows=len(heldout_texts),
+        heldout_accuracy=float(correct.mean()),
+        threshold=threshold,
+        automation_rate=automation_rate,
+        automated_error=automated_error,
+        error_upper_bound=upper_bound,
+    )
 
+
+def _folds(labels: Sequence[str]) -> int:
+    return max(2, min(CALIBRATION_FOLDS, min(Counter(labels).values())))
+
+
+def classifier_train(
+    *,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    name: str,
+    target_error: float = 0.02,
+    heldout_fraction: float = 0.2,
+    seed: int = 0,
+    activate: bool = True,
+    source: str = "",
+    refit: bool = True,
+) -> TrainReport:
+    """Fit (see classifier_fit), store a new version with its metadata and, by default,
+    activate it."""
+    _check_name(name)
+    started = time.perf_counter()
+    fit = classifier_fit(
+        texts=texts,
+        labels=labels,
+        target_error=target_error,
+        heldout_fraction=heldout_fraction,
+        seed=seed,
+        refit=refit,
+    )
     created = datetime.now(UTC).replace(microsecond=0)
-    data_hash = training_set_hash(texts, labels)
+    data_hash = training_set_hash(fit.texts, fit.row_labels)
     version_dir = f"{created:%Y%m%dT%H%M%SZ}-{data_hash[:8]}"
     model_version = f"{name}@{created:%Y-%m-%dT%H:%M:%SZ}-{data_hash[:8]}"
     seconds = time.perf_counter() - started
@@ -260,31 +354,40 @@ def classifier_train(*, texts: Sequence[str], labels: Sequence[str], name: str,
         "created_at": created.isoformat().replace("+00:00", "Z"),
         "training_set_sha256": data_hash,
         "source": source,
-        "rows": len(texts),
-        "labels": sorted(kept),
-        "dropped_labels": dropped,
-        "recipe": "tfidf word 1-2 + char_wb 2-5 -> LinearSVC(C=0.5) + sigmoid calibration",
+        "rows": len(fit.texts),
+        "labels": fit.labels,
+        "dropped_labels": fit.dropped_labels,
+        "recipe": RECIPE,
         "refit_on_all_rows": refit,
         "seed": seed,
-        "threshold": threshold,
+        "threshold": fit.threshold,
         "target_error": target_error,
         "metrics": {
-            "heldout_rows": len(heldout_texts),
-            "heldout_accuracy": accuracy,
-            "expected_automation_rate": automation_rate,
-            "heldout_automated_error": automated_error,
-            "heldout_error_upper_bound_95": upper_bound,
+            "heldout_rows": fit.heldout_rows,
+            "heldout_accuracy": fit.heldout_accuracy,
+            "expected_automation_rate": fit.automation_rate,
+            "heldout_automated_error": fit.automated_error,
+            "heldout_error_upper_bound_95": fit.error_upper_bound,
         },
         "train_seconds": round(seconds, 2),
     }
-    path = _store(name=name, version_dir=version_dir, pipeline=pipeline, metadata=metadata)
+    path = _store(name=name, version_dir=version_dir, pipeline=fit.pipeline, metadata=metadata)
     if activate:
         classifier_activate(name=name, version=version_dir)
     return TrainReport(
-        name=name, version=model_version, path=path, heldout_accuracy=accuracy, threshold=threshold,
-        expected_automation_rate=automation_rate, heldout_automated_error=automated_error,
-        heldout_error_upper_bound=upper_bound, train_rows=len(train_texts),
-        heldout_rows=len(heldout_texts), labels=sorted(kept), seconds=seconds, metadata=metadata,
+        name=name,
+        version=model_version,
+        path=path,
+        heldout_accuracy=fit.heldout_accuracy,
+        threshold=fit.threshold,
+        expected_automation_rate=fit.automation_rate,
+        heldout_automated_error=fit.automated_error,
+        heldout_error_upper_bound=fit.error_upper_bound,
+        train_rows=len(fit.texts) - fit.heldout_rows,
+        heldout_rows=fit.heldout_rows,
+        labels=fit.labels,
+        seconds=seconds,
+        metadata=metadata,
     )
 
 
@@ -307,7 +410,9 @@ def _store(*, name: str, version_dir: str, pipeline: Any, metadata: dict[str, An
     staging = target.with_name(f".{version_dir}.{os.getpid()}.partial")
     staging.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipeline, staging / MODEL_FILE, compress=3)
-    (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True), encoding="utf-8")
+    (staging / METADATA_FILE).write_text(
+        json.dumps(metadata, indent=2, sort_keys=True), encoding="utf-8"
+    )
     if target.exists():  # same second, same data: the newer one wins
         import shutil
 
@@ -336,8 +441,11 @@ def classifier_versions(*, name: str) -> list[str]:
     model_dir = _root() / name
     if not model_dir.is_dir():
         return []
-    return sorted(p.name for p in model_dir.iterdir()
-                  if p.is_dir() and not p.name.startswith(".") and (p / MODEL_FILE).exists())
+    return sorted(
+        p.name
+        for p in model_dir.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / MODEL_FILE).exists()
+    )
 
 
 def _read_pointer(path: Path) -> str | None:
@@ -380,10 +488,15 @@ def load_classifier(*, name: str, version: str | None = None) -> LocalClassifier
             pipeline = joblib.load(directory / MODEL_FILE)
             metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise ClassifierError(f"Model {name!r} version {version!r} is incomplete: {exc}") from exc
+            raise ClassifierError(
+                f"Model {name!r} version {version!r} is incomplete: {exc}"
+            ) from exc
         classifier = LocalClassifier(
-            pipeline=pipeline, threshold=float(metadata.get("threshold", 1.01)), model_name=name,
-            model_version=str(metadata.get("version", f"{name}@{version}")), metadata=metadata,
+            pipeline=pipeline,
+            threshold=float(metadata.get("threshold", 1.01)),
+            model_name=name,
+            model_version=str(metadata.get("version", f"{name}@{version}")),
+            metadata=metadata,
         )
         # Keep only the models in use: an old version is dropped once a new one is loaded.
         for stale in [k for k in _cache if k[:2] == key[:2]]:
@@ -418,8 +531,12 @@ def classifier_clear_cache() -> None:
 # --- Training data -------------------------------------------------------------------------------
 
 
-def read_csv_rows(*, path: Path, text_column: str = "text", label_column: str | None = "category",
-                  ) -> tuple[list[str], list[str]]:
+def read_csv_rows(
+    *,
+    path: Path,
+    text_column: str = "text",
+    label_column: str | None = "category",
+) -> tuple[list[str], list[str]]:
     """(texts, labels) from a CSV; labels normalised to category slugs. With label_column None,
     labels is empty."""
     from support.demo import category_slug
@@ -457,17 +574,23 @@ def review_training_rows() -> tuple[list[str], list[str]]:
 
     final_by_ticket: dict[int, str] = {}
     # Newest first: the latest review wins.
-    for ticket_id, slug in (ReviewOutcome.objects.exclude(final_category_slug="")
-                            .order_by("-decided_at", "-id")
-                            .values_list("ticket_id", "final_category_slug")):
+    for ticket_id, slug in (
+        ReviewOutcome.objects.exclude(final_category_slug="")
+        .order_by("-decided_at", "-id")
+        .values_list("ticket_id", "final_category_slug")
+    ):
         final_by_ticket.setdefault(ticket_id, slug)
     reviewed_ids = set(ReviewOutcome.objects.values_list("ticket_id", flat=True))
-    tickets = (Ticket.objects.filter(pk__in=reviewed_ids)
-               .select_related("category").only("id", "subject", "category__slug"))
+    tickets = (
+        Ticket.objects.filter(pk__in=reviewed_ids)
+        .select_related("category")
+        .only("id", "subject", "category__slug")
+    )
     first_message: dict[int, str] = {}
     for ticket_id, body_for_model, body_text in (
         Message.objects.filter(ticket_id__in=reviewed_ids, direction=Message.Direction.INBOUND)
-        .order_by("created_at", "id").values_list("ticket_id", "body_for_model", "body_text")
+        .order_by("created_at", "id")
+        .values_list("ticket_id", "body_for_model", "body_text")
     ):
         first_message.setdefault(ticket_id, body_for_model or body_text)
     texts: list[str] = []
@@ -482,7 +605,8 @@ def review_training_rows() -> tuple[list[str], list[str]]:
 
 
 def ticket_text(*, subject: str, body: str) -> str:
-    """What the classifier reads for a ticket: the subject unless the body repeats it, and the body."""
+    """What the classifier reads for a ticket: the subject (unless the body repeats it) and
+    the body."""
     subject = _normalise_text(subject)
     body = _normalise_text(body)
     if not subject or subject.lower() in body.lower():
@@ -492,4 +616,4 @@ def ticket_text(*, subject: str, body: str) -> str:
 
 def iter_batches(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

@@ -25,7 +25,9 @@ TOPICS: dict[str, str] = {
     "atm_support": "using your card at cash machines",
     "automatic_top_up": "automatic top-ups",
     "balance_not_updated_after_bank_transfer": "a bank transfer that is not in your balance yet",
-    "balance_not_updated_after_cheque_or_cash_deposit": "a cheque or cash deposit that is not in your balance yet",
+    "balance_not_updated_after_cheque_or_cash_deposit": (
+        "a cheque or cash deposit that is not in your balance yet"
+    ),
     "beneficiary_not_allowed": "a beneficiary you could not add",
     "cancel_transfer": "cancelling a transfer",
     "card_about_to_expire": "your card's expiry",
@@ -100,10 +102,17 @@ TOPICS: dict[str, str] = {
 
 # Categories where the customer may be losing money right now: the macro says so plainly, and
 # nothing more (what to do comes from the cited article).
-URGENT = frozenset({
-    "lost_or_stolen_card", "lost_or_stolen_phone", "compromised_card", "card_payment_not_recognised",
-    "cash_withdrawal_not_recognised", "direct_debit_payment_not_recognised", "card_swallowed",
-})
+URGENT = frozenset(
+    {
+        "lost_or_stolen_card",
+        "lost_or_stolen_phone",
+        "compromised_card",
+        "card_payment_not_recognised",
+        "cash_withdrawal_not_recognised",
+        "direct_debit_payment_not_recognised",
+        "card_swallowed",
+    }
+)
 
 _AMOUNT_RE = re.compile(
     r"(?:[£$€]\s?\d[\d,]*(?:\.\d{1,2})?"
@@ -126,8 +135,10 @@ class LocalDraft:
 def ticket_facts(ticket_text: str) -> list[str]:
     """Amounts and dates quoted verbatim from the ticket, in order, without duplicates."""
     found: list[str] = []
-    for match in sorted([*_AMOUNT_RE.finditer(ticket_text), *_DATE_RE.finditer(ticket_text)],
-                        key=lambda m: m.start()):
+    for match in sorted(
+        [*_AMOUNT_RE.finditer(ticket_text), *_DATE_RE.finditer(ticket_text)],
+        key=lambda m: m.start(),
+    ):
         value = match.group(0).strip()
         if value not in found:
             found.append(value)
@@ -177,8 +188,9 @@ def topic_for(category_slug: str) -> str:
     return TOPICS.get(category_slug) or category_slug.replace("_", " ")
 
 
-def local_draft(*, category_slug: str, customer_name: str, ticket_text: str,
-                hits: list[ChunkHit]) -> LocalDraft:
+def local_draft(
+    *, category_slug: str, customer_name: str, ticket_text: str, hits: list[ChunkHit]
+) -> LocalDraft:
     """A reply built from a macro and the best hit. ``hits`` are best first (kb_search order)."""
     first_name = _first_name(customer_name)
     lines = [f"Hello {first_name}," if first_name else "Hello,", ""]
@@ -191,11 +203,20 @@ def local_draft(*, category_slug: str, customer_name: str, ticket_text: str,
     citations: list[int] = []
     best = hits[0] if hits else None
     if best is not None and best.text.strip():
-        lines += ["", f"Here is what our help article \"{best.article_title}\" says:", "",
-                  _quote(best.text)]
+        lines += [
+            "",
+            f'Here is what our help article "{best.article_title}" says:',
+            "",
+            _quote(best.text),
+        ]
         citations.append(best.chunk_id)
     else:
         lines += ["", "A member of our support team will follow up on your question."]
-    lines += ["", "If anything is unclear, just reply to this message.", "",
-              "Kind regards,", f"{BANK_NAME} Support"]
+    lines += [
+        "",
+        "If anything is unclear, just reply to this message.",
+        "",
+        "Kind regards,",
+        f"{BANK_NAME} Support",
+    ]
     return LocalDraft(text="\n".join(lines), citations=citations)

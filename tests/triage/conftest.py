@@ -17,16 +17,24 @@ import pytest
 from support.demo import category_slug, dataset_dir
 
 TRAINED_LABELS = (
-    "card_arrival", "lost_or_stolen_card", "card_payment_not_recognised", "exchange_rate",
-    "top_up_failed", "terminate_account", "change_pin", "atm_support", "transfer_timing",
+    "card_arrival",
+    "lost_or_stolen_card",
+    "card_payment_not_recognised",
+    "exchange_rate",
+    "top_up_failed",
+    "terminate_account",
+    "change_pin",
+    "atm_support",
+    "transfer_timing",
     "request_refund",
 )
 ROWS_PER_LABEL = 40
 MODEL_NAME = "tiny"
 
 
-def small_training_rows(labels: tuple[str, ...] = TRAINED_LABELS,
-                        per_label: int = ROWS_PER_LABEL) -> tuple[list[str], list[str]]:
+def small_training_rows(
+    labels: tuple[str, ...] = TRAINED_LABELS, per_label: int = ROWS_PER_LABEL
+) -> tuple[list[str], list[str]]:
     """The first ``per_label`` rows of each label in train.csv (deterministic)."""
     texts: list[str] = []
     found: list[str] = []
@@ -53,8 +61,9 @@ def trained_classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     try:
         texts, labels = small_training_rows()
         # A lenient target error: 80 held-out rows cannot prove a 2% bound.
-        classifier.classifier_train(texts=texts, labels=labels, name=MODEL_NAME, target_error=0.1,
-                                    source="tests")
+        classifier.classifier_train(
+            texts=texts, labels=labels, name=MODEL_NAME, target_error=0.1, source="tests"
+        )
     finally:
         settings.CLASSIFIER_DIR = previous
     yield directory

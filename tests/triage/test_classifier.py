@@ -20,7 +20,9 @@ from triage import classifier
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _write_csv(path: Path, texts: list[str], labels: list[str], label_column: str = "category") -> Path:
+def _write_csv(
+    path: Path, texts: list[str], labels: list[str], label_column: str = "category"
+) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", label_column])
@@ -29,12 +31,18 @@ def _write_csv(path: Path, texts: list[str], labels: list[str], label_column: st
 
 
 def test_trained_model_recognises_unseen_tickets(trained_classifier: Any) -> None:
-    predictions = trained_classifier.predict_many([
-        "It's been two weeks and my new card still has not arrived in the post",
-        "Someone stole my bag with my card in it last night",
-        "How do I close my account for good?",
-    ])
-    assert [p.label for p in predictions] == ["card_arrival", "lost_or_stolen_card", "terminate_account"]
+    predictions = trained_classifier.predict_many(
+        [
+            "It's been two weeks and my new card still has not arrived in the post",
+            "Someone stole my bag with my card in it last night",
+            "How do I close my account for good?",
+        ]
+    )
+    assert [p.label for p in predictions] == [
+        "card_arrival",
+        "lost_or_stolen_card",
+        "terminate_account",
+    ]
     for prediction in predictions:
         assert set(prediction.probabilities) == set(TRAINED_LABELS)
         assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
@@ -54,7 +62,9 @@ def test_single_prediction_equals_batch_prediction(trained_classifier: Any) -> N
 
 def test_clopper_pearson_upper_bound_matches_the_closed_form_for_zero_errors() -> None:
     # With no errors the exact one-sided bound is 1 - alpha**(1/n).
-    assert classifier.clopper_pearson_upper(errors=0, total=100) == pytest.approx(1 - 0.05 ** (1 / 100))
+    assert classifier.clopper_pearson_upper(errors=0, total=100) == pytest.approx(
+        1 - 0.05 ** (1 / 100)
+    )
     assert classifier.clopper_pearson_upper(errors=10, total=100) > 0.10
     assert classifier.clopper_pearson_upper(errors=0, total=0) == 1.0
 
@@ -67,57 +77,77 @@ def test_threshold_is_the_lowest_whose_error_upper_bound_meets_the_target() -> N
     confidences = np.r_[confident, unsure]
     correct = np.r_[np.ones(1000, bool), rng.uniform(size=200) > 0.4]
     threshold, rate, observed, upper = classifier.threshold_select(
-        confidences=confidences, correct=correct, target_error=0.02)
+        confidences=confidences, correct=correct, target_error=0.02
+    )
     automated = confidences >= threshold
     errors = int((~correct[automated]).sum())
     # then the automated set meets the bound...
     assert upper <= 0.02
-    assert upper == pytest.approx(classifier.clopper_pearson_upper(errors=errors, total=int(automated.sum())))
+    assert upper == pytest.approx(
+        classifier.clopper_pearson_upper(errors=errors, total=int(automated.sum()))
+    )
     assert rate == pytest.approx(automated.mean())
     assert observed == pytest.approx(errors / automated.sum())
     assert automated.sum() >= 1000
     # ...and no lower threshold does.
     for lower in np.unique(confidences[confidences < threshold]):
         chosen = confidences >= lower
-        bound = classifier.clopper_pearson_upper(errors=int((~correct[chosen]).sum()), total=int(chosen.sum()))
+        bound = classifier.clopper_pearson_upper(
+            errors=int((~correct[chosen]).sum()), total=int(chosen.sum())
+        )
         assert bound > 0.02
 
 
 def test_no_threshold_qualifies_when_the_held_out_set_is_too_small_to_prove_the_target() -> None:
     threshold, rate, _, _ = classifier.threshold_select(
-        confidences=np.array([0.99, 0.98, 0.97]), correct=np.array([True, True, True]), target_error=0.02)
+        confidences=np.array([0.99, 0.98, 0.97]),
+        correct=np.array([True, True, True]),
+        target_error=0.02,
+    )
     assert threshold > 1.0
     assert rate == 0.0
 
 
 def test_train_classifier_stores_a_versioned_model_with_metadata_and_activates_it(
-        tmp_path: Path, settings: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, settings: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     settings.CLASSIFIER_DIR = tmp_path / "models"
-    texts, labels = small_training_rows(labels=("card_arrival", "refund_not_showing_up", "change_pin"),
-                                        per_label=30)
+    texts, labels = small_training_rows(
+        labels=("card_arrival", "refund_not_showing_up", "change_pin"), per_label=30
+    )
     # BANKING77 spelling in the CSV: labels are normalised to category slugs.
-    raw = ["Refund_not_showing_up" if label == "refund_not_showing_up" else label for label in labels]
+    raw = [
+        "Refund_not_showing_up" if label == "refund_not_showing_up" else label for label in labels
+    ]
     data = _write_csv(tmp_path / "train.csv", texts, raw)
 
     call_command("train_classifier", "--csv", str(data), "--name", "demo", "--target-error", "0.1")
 
     out = capsys.readouterr().out
-    assert "held-out accuracy:" in out and "threshold:" in out and "expected automation rate:" in out
+    assert (
+        "held-out accuracy:" in out and "threshold:" in out and "expected automation rate:" in out
+    )
     versions = classifier.classifier_versions(name="demo")
     assert len(versions) == 1
-    metadata = json.loads((settings.CLASSIFIER_DIR / "demo" / versions[0] / "metadata.json").read_text())
+    metadata = json.loads(
+        (settings.CLASSIFIER_DIR / "demo" / versions[0] / "metadata.json").read_text()
+    )
     assert metadata["labels"] == ["card_arrival", "change_pin", "refund_not_showing_up"]
     assert len(metadata["training_set_sha256"]) == 64
     assert metadata["created_at"].endswith("Z")
     assert 0 <= metadata["metrics"]["heldout_accuracy"] <= 1
-    assert metadata["threshold"] == pytest.approx(float(out.split("threshold: ")[1].split()[0]), abs=1e-4)
+    assert metadata["threshold"] == pytest.approx(
+        float(out.split("threshold: ")[1].split()[0]), abs=1e-4
+    )
     active = classifier.active_classifier()
     assert active is not None
     assert active.model_version == metadata["version"]
     assert active.predict("I still haven't received my refund").label == "refund_not_showing_up"
 
 
-def test_if_missing_does_nothing_when_the_named_model_is_already_active(tmp_path: Path, settings: Any) -> None:
+def test_if_missing_does_nothing_when_the_named_model_is_already_active(
+    tmp_path: Path, settings: Any
+) -> None:
     settings.CLASSIFIER_DIR = tmp_path / "models"
     texts, labels = small_training_rows(labels=("card_arrival", "change_pin"), per_label=20)
     data = _write_csv(tmp_path / "train.csv", texts, labels)
@@ -131,23 +161,39 @@ def test_if_missing_does_nothing_when_the_named_model_is_already_active(tmp_path
 
 
 def test_a_new_activation_is_seen_by_a_running_process_and_by_another_process(
-        tmp_path: Path, settings: Any) -> None:
+    tmp_path: Path, settings: Any
+) -> None:
     settings.CLASSIFIER_DIR = tmp_path / "models"
     texts, labels = small_training_rows(labels=("card_arrival", "change_pin"), per_label=20)
     first = classifier.classifier_train(texts=texts, labels=labels, name="demo", target_error=0.1)
     assert classifier.active_classifier().model_version == first.version  # loaded and cached
 
     # Different data, so a different version directory even within the same second.
-    second = classifier.classifier_train(texts=texts[:-2], labels=labels[:-2], name="demo", target_error=0.1)
+    second = classifier.classifier_train(
+        texts=texts[:-2], labels=labels[:-2], name="demo", target_error=0.1
+    )
 
     assert second.version != first.version
     assert classifier.active_classifier().model_version == second.version
-    env = {**os.environ, "CLASSIFIER_DIR": str(settings.CLASSIFIER_DIR),
-           "DJANGO_SETTINGS_MODULE": "support.settings"}
+    env = {
+        **os.environ,
+        "CLASSIFIER_DIR": str(settings.CLASSIFIER_DIR),
+        "DJANGO_SETTINGS_MODULE": "support.settings",
+    }
     other = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from triage.classifier import active_classifier;"
-         " print(active_classifier().model_version)"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from triage.classifier import active_classifier;"
+            " print(active_classifier().model_version)",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert other.stdout.strip() == second.version
 
 
@@ -157,9 +203,14 @@ def test_no_active_model_means_no_classifier(tmp_path: Path, settings: Any) -> N
 
 
 def test_classify_writes_one_row_per_input_with_automate_from_the_threshold(
-        trained_classifier: Any, tmp_path: Path) -> None:
-    texts = ["my card has not arrived yet", "I want to change my PIN", "how long does a transfer take",
-             "hello, with a comma, and \"quotes\""]
+    trained_classifier: Any, tmp_path: Path
+) -> None:
+    texts = [
+        "my card has not arrived yet",
+        "I want to change my PIN",
+        "how long does a transfer take",
+        'hello, with a comma, and "quotes"',
+    ]
     source = tmp_path / "in.csv"
     with source.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -167,7 +218,17 @@ def test_classify_writes_one_row_per_input_with_automate_from_the_threshold(
         writer.writerows([[i, text] for i, text in enumerate(texts)])
     out = tmp_path / "out.csv"
 
-    call_command("classify", "--csv", str(source), "--model", "tiny", "--text-column", "body", "--out", str(out))
+    call_command(
+        "classify",
+        "--csv",
+        str(source),
+        "--model",
+        "tiny",
+        "--text-column",
+        "body",
+        "--out",
+        str(out),
+    )
 
     with out.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -175,18 +236,29 @@ def test_classify_writes_one_row_per_input_with_automate_from_the_threshold(
     assert list(rows[0]) == ["text", "label", "confidence", "automate"]
     assert [row["label"] for row in rows[:3]] == ["card_arrival", "change_pin", "transfer_timing"]
     for row in rows:
-        assert row["automate"] == ("true" if float(row["confidence"]) >= trained_classifier.threshold else "false")
+        assert row["automate"] == (
+            "true" if float(row["confidence"]) >= trained_classifier.threshold else "false"
+        )
 
 
 def test_classify_rejects_a_missing_text_column(trained_classifier: Any, tmp_path: Path) -> None:
     source = _write_csv(tmp_path / "in.csv", ["x"], ["y"])
     with pytest.raises(CommandError, match="no column 'body'"):
-        call_command("classify", "--csv", str(source), "--text-column", "body", "--out", str(tmp_path / "o.csv"))
+        call_command(
+            "classify",
+            "--csv",
+            str(source),
+            "--text-column",
+            "body",
+            "--out",
+            str(tmp_path / "o.csv"),
+        )
 
 
 @pytest.mark.django_db
 def test_train_from_reviews_uses_the_reviewers_final_category(
-        tmp_path: Path, settings: Any, make_user: Any) -> None:
+    tmp_path: Path, settings: Any, make_user: Any
+) -> None:
     from review.models import ReviewOutcome
     from support.models import Category, Customer, Message, Team, Ticket
 
@@ -195,15 +267,27 @@ def test_train_from_reviews_uses_the_reviewers_final_category(
     team = Team.objects.create(slug="cards", name="Cards")
     arrival = Category.objects.create(slug="card_arrival", name="Card arrival", default_team=team)
     customer = Customer.objects.create(email="c@example.com", name="Ada")
-    texts, labels = small_training_rows(labels=("card_arrival", "lost_or_stolen_card"), per_label=12)
+    texts, labels = small_training_rows(
+        labels=("card_arrival", "lost_or_stolen_card"), per_label=12
+    )
     for index, (text, label) in enumerate(zip(texts, labels, strict=True)):
         # The AI (and the ticket) said card_arrival for every ticket; reviewers corrected some.
-        ticket = Ticket.objects.create(subject=f"Ticket {index}", channel="email", customer=customer,
-                                       category=arrival, source="email")
+        ticket = Ticket.objects.create(
+            subject=f"Ticket {index}",
+            channel="email",
+            customer=customer,
+            category=arrival,
+            source="email",
+        )
         Message.objects.create(ticket=ticket, direction="in", body_text=text)
         if label != "card_arrival":
-            ReviewOutcome.objects.create(ticket=ticket, reviewer=reviewer, verdict="overridden",
-                                         ai_category_slug="card_arrival", final_category_slug=label)
+            ReviewOutcome.objects.create(
+                ticket=ticket,
+                reviewer=reviewer,
+                verdict="overridden",
+                ai_category_slug="card_arrival",
+                final_category_slug=label,
+            )
         else:
             ReviewOutcome.objects.create(ticket=ticket, reviewer=reviewer, verdict="approved")
 

@@ -39,7 +39,9 @@ def _write(directory: Path, name: str, text: str) -> Path:
 
 def test_chunks_follow_headings_and_long_sections_overlap() -> None:
     long_section = "\n\n".join(f"Paragraph {i} " + "about fees and limits " * 12 for i in range(8))
-    chunks = chunk_markdown(f"# Title\n\nIntro text.\n\n## Fees\n\n{long_section}\n\n## Limits\n\nShort.\n")
+    chunks = chunk_markdown(
+        f"# Title\n\nIntro text.\n\n## Fees\n\n{long_section}\n\n## Limits\n\nShort.\n"
+    )
 
     assert chunks[0].heading == "Title" and chunks[0].text == "Intro text."
     fees = [chunk for chunk in chunks if chunk.heading == "Fees"]
@@ -58,7 +60,8 @@ def test_nested_headings_keep_their_path() -> None:
 
 @pytest.mark.django_db
 def test_import_creates_articles_with_chunks_and_reimport_of_unchanged_files_changes_nothing(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     _write(tmp_path, "lost.md", ARTICLE)
 
     assert kb_import_dir(path=tmp_path) == 1
@@ -67,7 +70,10 @@ def test_import_creates_articles_with_chunks_and_reimport_of_unchanged_files_cha
     article = Article.objects.get(slug="lost-cards")
     assert article.tags == ["cards", "security"] and article.categories == ["lost_or_stolen_card"]
     assert article.version == 1 and article.versions.count() == 1
-    assert [chunk.heading for chunk in article.chunks.all()] == ["Freeze the card", "Order a replacement"]
+    assert [chunk.heading for chunk in article.chunks.all()] == [
+        "Freeze the card",
+        "Order a replacement",
+    ]
 
 
 @pytest.mark.django_db
@@ -76,12 +82,16 @@ def test_an_edited_file_makes_a_new_version_and_is_rechunked(tmp_path: Path) -> 
     kb_import_dir(path=tmp_path)
     old_chunk_ids = set(Chunk.objects.values_list("id", flat=True))
 
-    path.write_text(ARTICLE.replace("Replacements are free", "Replacements cost 5 GBP"), encoding="utf-8")
+    path.write_text(
+        ARTICLE.replace("Replacements are free", "Replacements cost 5 GBP"), encoding="utf-8"
+    )
     call_command("import_kb", str(tmp_path))
 
     article = Article.objects.get(slug="lost-cards")
     assert article.version == 2
-    assert list(ArticleVersion.objects.filter(article=article).values_list("version", flat=True)) == [2, 1]
+    assert list(
+        ArticleVersion.objects.filter(article=article).values_list("version", flat=True)
+    ) == [2, 1]
     assert "free" in article.versions.get(version=1).body_markdown
     texts = list(article.chunks.values_list("text", flat=True))
     assert "Replacements cost 5 GBP when a card is stolen." in texts
@@ -105,7 +115,11 @@ def demo_kb(db: None) -> int:
 def test_demo_kb_covers_every_banking77_category(demo_kb: int) -> None:
     from support.demo import category_slug, labels
 
-    covered = {slug for article in Article.objects.filter(status="published") for slug in article.categories}
+    covered = {
+        slug
+        for article in Article.objects.filter(status="published")
+        for slug in article.categories
+    }
     assert {category_slug(label) for label in labels()} <= covered
     assert demo_kb == len(list(DEMO_DIR.glob("*.md")))
 
@@ -137,7 +151,8 @@ def test_an_empty_query_returns_nothing(demo_kb: int) -> None:
 
 
 def test_eval_retrieval_reports_recall_and_mrr_over_the_question_set(
-        demo_kb: int, capsys: pytest.CaptureFixture[str]) -> None:
+    demo_kb: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     call_command("eval_retrieval")
     out = capsys.readouterr().out
     recall = float(out.split("recall@5: ")[1].split()[0])
@@ -153,9 +168,59 @@ def test_postgres_keeps_a_weighted_search_vector_with_a_gin_index(demo_kb: int) 
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM kb_chunk WHERE search_vector IS NULL")
         assert cursor.fetchone()[0] == 0
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'kb_chunk_search_vector_gin'")
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'kb_chunk_search_vector_gin'"
+        )
         assert "gin" in cursor.fetchone()[0].lower()
         # The title carries weight A ("Refunds from merchants": 'refund':1A).
-        cursor.execute("SELECT c.search_vector::text FROM kb_chunk c JOIN kb_article a ON a.id = c.article_id "
-                       "WHERE a.slug = 'refunds' ORDER BY c.ordinal LIMIT 1")
+        cursor.execute(
+            "SELECT c.search_vector::text FROM kb_chunk c JOIN kb_article a ON a.id = c.article_id "
+            "WHERE a.slug = 'refunds' ORDER BY c.ordinal LIMIT 1"
+        )
         assert "'refund':1A" in cursor.fetchone()[0]
+
+
+def test_an_admin_edit_makes_a_new_version_and_rechunks(demo_kb: int, client) -> None:
+    from django.contrib.auth import get_user_model
+
+    admin_user = get_user_model().objects.create_superuser(
+        "kbadmin", "kbadmin@example.com", "pw-for-tests"
+    )
+    client.force_login(admin_user)
+    article = Article.objects.get(slug="refunds")
+    url = f"/admin/kb/article/{article.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    form = {
+        "slug": article.slug,
+        "title": article.title,
+        "body_markdown": article.body_markdown
+        + "\n## Refund disputes\nDisputes take up to 45 days.\n",
+        "tags": '["payments", "refunds"]',
+        "categories": '["request_refund", "refund_not_showing_up"]',
+        "status": "published",
+        "versions-TOTAL_FORMS": "1",
+        "versions-INITIAL_FORMS": "1",
+        "versions-MIN_NUM_FORMS": "0",
+        "versions-MAX_NUM_FORMS": "1000",
+        "versions-0-id": str(article.versions.get().pk),
+        "versions-0-article": str(article.pk),
+        "chunks-TOTAL_FORMS": str(article.chunks.count()),
+        "chunks-INITIAL_FORMS": str(article.chunks.count()),
+        "chunks-MIN_NUM_FORMS": "0",
+        "chunks-MAX_NUM_FORMS": "1000",
+    }
+    for index, chunk in enumerate(article.chunks.all()):
+        form[f"chunks-{index}-id"] = str(chunk.pk)
+        form[f"chunks-{index}-article"] = str(article.pk)
+
+    response = client.post(url, form)
+
+    assert response.status_code == 302, response.content[:2000]
+    article.refresh_from_db()
+    assert article.version == 2
+    assert article.versions.get(version=2).edited_by == admin_user
+    assert (
+        kb_search(query="refund disputes 45 days", limit=1)[0].text
+        == "Disputes take up to 45 days."
+    )

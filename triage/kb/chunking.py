@@ -41,7 +41,7 @@ def split_front_matter(source: str) -> tuple[dict[str, object], str]:
                 raise ValueError(f"invalid YAML front matter: {exc}") from exc
             if not isinstance(meta, dict):
                 raise ValueError("front matter must be a mapping")
-            return meta, "".join(lines[index + 1:])
+            return meta, "".join(lines[index + 1 :])
     raise ValueError("front matter is not closed with ---")
 
 
@@ -107,16 +107,19 @@ def _tail(text: str, chars: int) -> str:
     if len(text) <= chars:
         return text
     cut = text.find(" ", len(text) - chars)
-    return text[cut + 1:] if cut != -1 else text[-chars:]
+    return text[cut + 1 :] if cut != -1 else text[-chars:]
 
 
-def chunk_markdown(markdown: str, *, max_chars: int = MAX_CHARS,
-                   overlap_chars: int = OVERLAP_CHARS) -> list[ChunkDraft]:
+def chunk_markdown(
+    markdown: str, *, max_chars: int = MAX_CHARS, overlap_chars: int = OVERLAP_CHARS
+) -> list[ChunkDraft]:
     chunks: list[ChunkDraft] = []
     for heading, lines in _sections(markdown):
         paragraphs: list[str] = []
         for paragraph in _paragraphs(lines):
-            paragraphs.extend(_hard_split(paragraph, max_chars) if len(paragraph) > max_chars else [paragraph])
+            paragraphs.extend(
+                _hard_split(paragraph, max_chars) if len(paragraph) > max_chars else [paragraph]
+            )
         if not paragraphs:
             continue
         window: list[str] = []
@@ -125,7 +128,9 @@ def chunk_markdown(markdown: str, *, max_chars: int = MAX_CHARS,
             if window and size + len(paragraph) + 2 > max_chars:
                 chunks.append(ChunkDraft(heading=heading, text="\n\n".join(window)))
                 overlap = _tail(window[-1], overlap_chars)
-                window = [overlap] if overlap and len(overlap) + len(paragraph) + 2 <= max_chars else []
+                window = (
+                    [overlap] if overlap and len(overlap) + len(paragraph) + 2 <= max_chars else []
+                )
                 size = sum(len(p) + 2 for p in window)
             window.append(paragraph)
             size += len(paragraph) + 2

@@ -31,12 +31,19 @@ def retrieval_evaluate(*, questions: list[tuple[str, set[str]]], k: int = 5) -> 
     misses: list[str] = []
     for question, relevant in questions:
         hits = kb_search(query=question, limit=k)
-        rank = next((i for i, hit in enumerate(hits, start=1) if hit.article_slug in relevant), None)
+        rank = next(
+            (i for i, hit in enumerate(hits, start=1) if hit.article_slug in relevant), None
+        )
         if rank is None:
             misses.append(question)
             continue
         found += 1
         reciprocal += 1.0 / rank
     total = len(questions) or 1
-    return RetrievalEval(questions=len(questions), recall_at_k=found / total, mrr=reciprocal / total,
-                         k=k, misses=misses)
+    return RetrievalEval(
+        questions=len(questions),
+        recall_at_k=found / total,
+        mrr=reciprocal / total,
+        k=k,
+        misses=misses,
+    )

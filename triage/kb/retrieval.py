@@ -1,7 +1,7 @@
 """Knowledge-base retrieval: which chunks answer this ticket?
 
 - PostgreSQL: full-text search over a weighted tsvector (article title A, section heading B,
-  text C) with a GIN index (migration kb 0002), ranked with ``ts_rank_cd``.
+  text C) with a GIN index (migration kb 0002), ranked with ``ts_rank`` (D..A weights 0.2..1.0).
 - Anywhere else (the embedded SQLite default): an in-process BM25 index over the same weighted
   fields, rebuilt when the published chunks change.
 
@@ -31,7 +31,8 @@ FIELD_WEIGHTS = {"title": 2.0, "heading": 1.5, "text": 1.0}
 BM25_K1 = 1.2
 BM25_B = 0.75
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all am an and any are aren as at be because been before being
 below between both but by can cannot could did didn do does doesn doing don down during each few
 for from further had hadn has hasn have haven having he her here hers herself him himself his how
@@ -40,7 +41,8 @@ only or other our ours ourselves out over own same she should so some such than 
 theirs them themselves then there these they this those through to too under until up very was
 wasn we were weren what when where which while who whom why will with won would you your yours
 yourself yourselves hi hello please thanks thank hey im ive id dont cant still get got also
-""".split())
+""".split()
+)
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,8 @@ def _rank(*, scored: dict[int, float], limit: int, category_slug: str | None) ->
         for chunk_id, categories in _chunk_categories(chunk_ids=list(boosted)).items():
             if category_slug in categories:
                 boosted[chunk_id] += CATEGORY_BOOST
-        for chunk in _chunks_in_category(category_slug=category_slug, limit=limit):
-            boosted.setdefault(chunk.pk, CATEGORY_BOOST * 0.5)
+        for category_chunk in _chunks_in_category(category_slug=category_slug, limit=limit):
+            boosted.setdefault(category_chunk.pk, CATEGORY_BOOST * 0.5)
     best = sorted(boosted.items(), key=lambda item: (-item[1], item[0]))[:limit]
     chunks = Chunk.objects.select_related("article").in_bulk([chunk_id for chunk_id, _ in best])
     hits = []
@@ -100,24 +102,42 @@ def _rank(*, scored: dict[int, float], limit: int, category_slug: str | None) ->
         chunk = chunks.get(chunk_id)
         if chunk is None or score <= 0:
             continue
-        hits.append(ChunkHit(
-            chunk_id=chunk.pk, article_slug=chunk.article.slug, article_title=chunk.article.title,
-            heading=chunk.heading, text=chunk.text, score=round(score, 6),
-        ))
+        hits.append(
+            ChunkHit(
+                chunk_id=chunk.pk,
+                article_slug=chunk.article.slug,
+                article_title=chunk.article.title,
+                heading=chunk.heading,
+                text=chunk.text,
+                score=round(score, 6),
+            )
+        )
     return hits
 
 
 def _chunks_in_category(*, category_slug: str, limit: int) -> list[Chunk]:
     # JSONField __contains is not supported on SQLite: filter in Python (the KB is small).
-    article_ids = [pk for pk, categories in Article.objects.filter(status=Article.Status.PUBLISHED)
-                   .values_list("pk", "categories") if category_slug in (categories or [])]
-    return list(Chunk.objects.filter(article_id__in=article_ids).only("id")
-                .order_by("article_id", "ordinal")[:limit])
+    article_ids = [
+        pk
+        for pk, categories in Article.objects.filter(status=Article.Status.PUBLISHED).values_list(
+            "pk", "categories"
+        )
+        if category_slug in (categories or [])
+    ]
+    return list(
+        Chunk.objects.filter(article_id__in=article_ids)
+        .only("id")
+        .order_by("article_id", "ordinal")[:limit]
+    )
 
 
 def _chunk_categories(*, chunk_ids: list[int]) -> dict[int, list[str]]:
-    return {chunk_id: categories or [] for chunk_id, categories in
-            Chunk.objects.filter(pk__in=chunk_ids).values_list("pk", "article__categories")}
+    return {
+        chunk_id: categories or []
+        for chunk_id, categories in Chunk.objects.filter(pk__in=chunk_ids).values_list(
+            "pk", "article__categories"
+        )
+    }
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
@@ -133,7 +153,7 @@ def _postgres_scores(*, query: str, limit: int) -> dict[int, float]:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            SELECT c.id, ts_rank_cd('{0.2, 0.5, 0.8, 1.0}', c.search_vector, q, 1) AS rank
+            SELECT c.id, ts_rank('{0.2, 0.5, 0.8, 1.0}', c.search_vector, q) AS rank
             FROM kb_chunk AS c
             JOIN kb_article AS a ON a.id = c.article_id,
                  to_tsquery('english', %s) AS q
@@ -160,8 +180,10 @@ class Bm25Index:
         for terms in documents.values():
             document_frequency.update(terms.keys())
         total = len(documents)
-        self.idf = {term: math.log(1 + (total - df + 0.5) / (df + 0.5))
-                    for term, df in document_frequency.items()}
+        self.idf = {
+            term: math.log(1 + (total - df + 0.5) / (df + 0.5))
+            for term, df in document_frequency.items()
+        }
         self.postings: dict[str, list[int]] = {}
         for doc_id, terms in documents.items():
             for term in terms:
@@ -175,8 +197,12 @@ class Bm25Index:
                 continue
             for doc_id in self.postings[term]:
                 frequency = self.documents[doc_id][term]
-                norm = BM25_K1 * (1 - BM25_B + BM25_B * self.lengths[doc_id] / (self.average_length or 1))
-                scores[doc_id] = scores.get(doc_id, 0.0) + idf * frequency * (BM25_K1 + 1) / (frequency + norm)
+                norm = BM25_K1 * (
+                    1 - BM25_B + BM25_B * self.lengths[doc_id] / (self.average_length or 1)
+                )
+                scores[doc_id] = scores.get(doc_id, 0.0) + idf * frequency * (BM25_K1 + 1) / (
+                    frequency + norm
+                )
         best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
         return dict(best)
 
@@ -189,15 +215,21 @@ def _bm25_index() -> Bm25Index:
     """Rebuilt whenever published chunks change (count, newest id, newest article edit)."""
     published = Chunk.objects.filter(article__status=Article.Status.PUBLISHED)
     stats = published.aggregate(max_id=Max("id"), updated=Max("article__updated_at"))
-    key = (connection.alias, connection.settings_dict.get("NAME"), published.count(),
-           stats["max_id"], stats["updated"])
+    key = (
+        connection.alias,
+        connection.settings_dict.get("NAME"),
+        published.count(),
+        stats["max_id"],
+        stats["updated"],
+    )
     with _index_lock:
         cached = _index_cache.get("default")
         if cached and cached[0] == key:
             return cached[1]
         documents: dict[int, Counter[str]] = {}
         for chunk_id, title, heading, text in published.values_list(
-                "id", "article__title", "heading", "text"):
+            "id", "article__title", "heading", "text"
+        ):
             terms: Counter[str] = Counter()
             for field, value in (("title", title), ("heading", heading), ("text", text)):
                 for token in tokenize(value or ""):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils.text import slugify
 
@@ -57,8 +57,12 @@ def kb_parse_markdown(*, text: str, default_slug: str) -> ArticleSource:
     if status not in Article.Status.values:
         raise KbImportError(f"status must be one of {Article.Status.values}, got {status!r}")
     return ArticleSource(
-        slug=slug, title=title, body_markdown=body, tags=_string_list(meta.get("tags")),
-        categories=_string_list(meta.get("categories")), status=status,
+        slug=slug,
+        title=title,
+        body_markdown=body,
+        tags=_string_list(meta.get("tags")),
+        categories=_string_list(meta.get("categories")),
+        status=status,
     )
 
 
@@ -72,23 +76,37 @@ def _string_list(value: Any) -> list[str]:
     raise KbImportError(f"expected a list, got {value!r}")
 
 
-def kb_article_upsert(*, source: ArticleSource, edited_by: AbstractBaseUser | None = None,
-                      ) -> tuple[Article, bool]:
+def kb_article_upsert(
+    *,
+    source: ArticleSource,
+    edited_by: User | None = None,
+) -> tuple[Article, bool]:
     """Create or update an article from its source. A changed title or body makes a new version
     (ArticleVersion history) and re-chunks; returns (article, changed)."""
     with transaction.atomic():
         article = Article.objects.select_for_update().filter(slug=source.slug).first()
         if article is None:
             article = Article.objects.create(
-                slug=source.slug, title=source.title, body_markdown=source.body_markdown,
-                tags=source.tags, categories=source.categories, status=source.status, version=1,
+                slug=source.slug,
+                title=source.title,
+                body_markdown=source.body_markdown,
+                tags=source.tags,
+                categories=source.categories,
+                status=source.status,
+                version=1,
             )
             _version_record(article=article, edited_by=edited_by)
             kb_article_rechunk(article=article)
             return article, True
-        content_changed = (article.title, article.body_markdown) != (source.title, source.body_markdown)
+        content_changed = (article.title, article.body_markdown) != (
+            source.title,
+            source.body_markdown,
+        )
         meta_changed = (article.tags, article.categories, article.status) != (
-            source.tags, source.categories, source.status)
+            source.tags,
+            source.categories,
+            source.status,
+        )
         if not content_changed and not meta_changed:
             return article, False
         article.title = source.title
@@ -105,12 +123,15 @@ def kb_article_upsert(*, source: ArticleSource, edited_by: AbstractBaseUser | No
         return article, True
 
 
-def kb_article_save_edit(*, article: Article, edited_by: AbstractBaseUser | None) -> Article:
+def kb_article_save_edit(*, article: Article, edited_by: User | None) -> Article:
     """An admin edit: bump the version when title/body differ from the last version, re-chunk.
     ``article`` carries the edited field values and is saved here."""
     with transaction.atomic():
         last = article.versions.order_by("-version").first() if article.pk else None
-        content_changed = last is None or (last.title, last.body_markdown) != (article.title, article.body_markdown)
+        content_changed = last is None or (last.title, last.body_markdown) != (
+            article.title,
+            article.body_markdown,
+        )
         if article.pk and content_changed and last is not None:
             article.version = last.version + 1
         article.save()
@@ -120,10 +141,15 @@ def kb_article_save_edit(*, article: Article, edited_by: AbstractBaseUser | None
     return article
 
 
-def _version_record(*, article: Article, edited_by: AbstractBaseUser | None) -> None:
+def _version_record(*, article: Article, edited_by: User | None) -> None:
     ArticleVersion.objects.update_or_create(
-        article=article, version=article.version,
-        defaults={"title": article.title, "body_markdown": article.body_markdown, "edited_by": edited_by},
+        article=article,
+        version=article.version,
+        defaults={
+            "title": article.title,
+            "body_markdown": article.body_markdown,
+            "edited_by": edited_by,
+        },
     )
 
 
@@ -134,10 +160,12 @@ def kb_article_rechunk(*, article: Article) -> int:
     if article.status != Article.Status.PUBLISHED:
         return 0
     drafts = chunk_markdown(article.body_markdown)
-    Chunk.objects.bulk_create([
-        Chunk(article=article, ordinal=ordinal, heading=draft.heading[:300], text=draft.text)
-        for ordinal, draft in enumerate(drafts)
-    ])
+    Chunk.objects.bulk_create(
+        [
+            Chunk(article=article, ordinal=ordinal, heading=draft.heading[:300], text=draft.text)
+            for ordinal, draft in enumerate(drafts)
+        ]
+    )
     _search_vector_refresh(article_id=article.pk)
     return len(drafts)
 
@@ -180,7 +208,9 @@ def kb_import_dir(*, path: Path) -> int:
         if file.name.lower() == "readme.md":
             continue
         try:
-            source = kb_parse_markdown(text=file.read_text(encoding="utf-8"), default_slug=file.stem)
+            source = kb_parse_markdown(
+                text=file.read_text(encoding="utf-8"), default_slug=file.stem
+            )
         except KbImportError as exc:
             raise KbImportError(f"{file}: {exc}") from exc
         _, was_changed = kb_article_upsert(source=source)

@@ -14,7 +14,9 @@ BATCH = 2000
 
 
 class Command(BaseCommand):
-    help = "Classify every row of a CSV with the local model; writes text,label,confidence,automate."
+    help = (
+        "Classify every row of a CSV with the local model; writes text,label,confidence,automate."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--csv", type=Path, required=True)
@@ -32,7 +34,8 @@ class Command(BaseCommand):
                     raise CommandError("No active model: run train_classifier first.")
                 model = active
             texts, _ = classifier.read_csv_rows(
-                path=options["csv"], text_column=options["text_column"], label_column=None)
+                path=options["csv"], text_column=options["text_column"], label_column=None
+            )
         except classifier.ClassifierError as exc:
             raise CommandError(str(exc)) from exc
         automated = 0
@@ -41,11 +44,18 @@ class Command(BaseCommand):
             writer.writerow(["text", "label", "confidence", "automate"])
             for batch in classifier.iter_batches(texts, BATCH):
                 labels, confidences = model.predict_labels(batch)
-                for text, label, confidence in zip(batch, labels, confidences.tolist(), strict=True):
+                for text, label, confidence in zip(
+                    batch, labels, confidences.tolist(), strict=True
+                ):
                     automate = confidence >= model.threshold
                     automated += automate
-                    writer.writerow([text, label, f"{confidence:.6f}", "true" if automate else "false"])
+                    writer.writerow(
+                        [text, label, f"{confidence:.6f}", "true" if automate else "false"]
+                    )
         rate = automated / len(texts) if texts else 0.0
-        self.stdout.write(self.style.SUCCESS(
-            f"{len(texts)} rows classified with {model.model_version} "
-            f"(threshold {model.threshold:.4f}, {rate:.1%} automated) -> {options['out']}"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{len(texts)} rows classified with {model.model_version} "
+                f"(threshold {model.threshold:.4f}, {rate:.1%} automated) -> {options['out']}"
+            )
+        )

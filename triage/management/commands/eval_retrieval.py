@@ -17,11 +17,16 @@ class Command(BaseCommand):
     help = "Retrieval quality over the labelled question set: recall@k and MRR."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--questions", type=Path, default=QUESTIONS_FILE,
-                            help="JSON list of {question, relevant: [article slugs]}.")
+        parser.add_argument(
+            "--questions",
+            type=Path,
+            default=QUESTIONS_FILE,
+            help="JSON list of {question, relevant: [article slugs]}.",
+        )
         parser.add_argument("--k", type=int, default=5)
-        parser.add_argument("--import-demo", action="store_true",
-                            help="Import the demo KB first (idempotent).")
+        parser.add_argument(
+            "--import-demo", action="store_true", help="Import the demo KB first (idempotent)."
+        )
         parser.add_argument("--show-misses", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:

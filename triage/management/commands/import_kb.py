@@ -12,12 +12,16 @@ from triage.kb.services import KbImportError, kb_import_demo, kb_import_dir
 
 
 class Command(BaseCommand):
-    help = ("Import markdown articles with YAML front matter (title, slug, tags, categories, "
-            "status) from DIR; changed articles get a new version and are re-chunked.")
+    help = (
+        "Import markdown articles with YAML front matter (title, slug, tags, categories, "
+        "status) from DIR; changed articles get a new version and are re-chunked."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("dir", nargs="?", type=Path, help="Directory of *.md files.")
-        parser.add_argument("--demo", action="store_true", help="Import the Northwind Bank demo KB.")
+        parser.add_argument(
+            "--demo", action="store_true", help="Import the Northwind Bank demo KB."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["demo"] and options["dir"] is None:
@@ -26,6 +30,10 @@ class Command(BaseCommand):
             changed = kb_import_demo() if options["demo"] else kb_import_dir(path=options["dir"])
         except KbImportError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(
-            f"{changed} articles created or updated; the KB has {Article.objects.count()} articles, "
-            f"{Chunk.objects.count()} chunks."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{changed} articles created or updated; "
+                f"the KB has {Article.objects.count()} articles, "
+                f"{Chunk.objects.count()} chunks."
+            )
+        )

@@ -1,4 +1,4 @@
-"""python manage.py train_classifier --csv PATH | --from-reviews --name NAME [--target-error 0.02]"""
+"""manage.py train_classifier (--csv PATH | --from-reviews) --name NAME [--target-error 0.02]"""
 
 from __future__ import annotations
 
@@ -11,23 +11,37 @@ from triage import classifier
 
 
 class Command(BaseCommand):
-    help = ("Train the local classifier from a CSV or from reviewed tickets, pick its automation "
-            "threshold on a held-out split, store it under CLASSIFIER_DIR and activate it.")
+    help = (
+        "Train the local classifier from a CSV or from reviewed tickets, pick its automation "
+        "threshold on a held-out split, store it under CLASSIFIER_DIR and activate it."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--csv", type=Path, help="CSV with a text and a label column.")
-        source.add_argument("--from-reviews", action="store_true",
-                            help="Reviewed tickets; labels = reviewers' final categories.")
+        source.add_argument(
+            "--from-reviews",
+            action="store_true",
+            help="Reviewed tickets; labels = reviewers' final categories.",
+        )
         parser.add_argument("--text-column", default="text")
         parser.add_argument("--label-column", default="category")
         parser.add_argument("--name", required=True, help="Model name, e.g. banking77.")
-        parser.add_argument("--target-error", type=float, default=0.02,
-                            help="Upper 95%% bound on the error among automated tickets (default 0.02).")
-        parser.add_argument("--heldout", type=float, default=0.2, help="Held-out fraction (default 0.2).")
+        parser.add_argument(
+            "--target-error",
+            type=float,
+            default=0.02,
+            help="Upper 95%% bound on the error among automated tickets (default 0.02).",
+        )
+        parser.add_argument(
+            "--heldout", type=float, default=0.2, help="Held-out fraction (default 0.2)."
+        )
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--if-missing", action="store_true",
-                            help="Do nothing when a model of this name is already stored and active.")
+        parser.add_argument(
+            "--if-missing",
+            action="store_true",
+            help="Do nothing when a model of this name is already stored and active.",
+        )
         parser.add_argument("--no-activate", action="store_true", help="Store without activating.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -40,35 +54,56 @@ class Command(BaseCommand):
         try:
             if options["if_missing"] and classifier.active_version(name=name):
                 if classifier.active_model_name() is None:
-                    classifier.classifier_activate(name=name, version=classifier.active_version(name=name))
-                self.stdout.write(f"Model {name!r} is already active "
-                                  f"({classifier.active_version(name=name)}); nothing to do.")
+                    classifier.classifier_activate(
+                        name=name, version=classifier.active_version(name=name)
+                    )
+                self.stdout.write(
+                    f"Model {name!r} is already active "
+                    f"({classifier.active_version(name=name)}); nothing to do."
+                )
                 return
             if options["csv"] is not None:
                 texts, labels = classifier.read_csv_rows(
-                    path=options["csv"], text_column=options["text_column"],
-                    label_column=options["label_column"])
+                    path=options["csv"],
+                    text_column=options["text_column"],
+                    label_column=options["label_column"],
+                )
                 source = f"csv:{options['csv'].name}"
             else:
                 texts, labels = classifier.review_training_rows()
                 source = "reviews"
             if not texts:
                 raise CommandError("No training rows found.")
-            self.stdout.write(f"Training {name!r} on {len(texts)} rows, {len(set(labels))} labels...")
+            self.stdout.write(
+                f"Training {name!r} on {len(texts)} rows, {len(set(labels))} labels..."
+            )
             report = classifier.classifier_train(
-                texts=texts, labels=labels, name=name, target_error=target_error,
-                heldout_fraction=options["heldout"], seed=options["seed"],
-                activate=not options["no_activate"], source=source)
+                texts=texts,
+                labels=labels,
+                name=name,
+                target_error=target_error,
+                heldout_fraction=options["heldout"],
+                seed=options["seed"],
+                activate=not options["no_activate"],
+                source=source,
+            )
         except classifier.ClassifierError as exc:
             raise CommandError(str(exc)) from exc
         dropped = report.metadata.get("dropped_labels") or []
         if dropped:
             self.stdout.write(f"Dropped labels with fewer than 5 examples: {', '.join(dropped)}")
-        self.stdout.write(f"held-out accuracy: {report.heldout_accuracy:.4f} ({report.heldout_rows} rows)")
-        self.stdout.write(f"threshold: {report.threshold:.4f} (target error {target_error:g}, "
-                          f"95% upper bound {report.heldout_error_upper_bound:.4f})")
-        self.stdout.write(f"expected automation rate: {report.expected_automation_rate:.4f} "
-                          f"(held-out error among automated {report.heldout_automated_error:.4f})")
+        self.stdout.write(
+            f"held-out accuracy: {report.heldout_accuracy:.4f} ({report.heldout_rows} rows)"
+        )
+        self.stdout.write(
+            f"threshold: {report.threshold:.4f} (target error {target_error:g}, "
+            f"95% upper bound {report.heldout_error_upper_bound:.4f})"
+        )
+        self.stdout.write(
+            f"expected automation rate: {report.expected_automation_rate:.4f} "
+            f"(held-out error among automated {report.heldout_automated_error:.4f})"
+        )
         state = "stored" if options["no_activate"] else "stored and activated"
-        self.stdout.write(self.style.SUCCESS(
-            f"{report.version} {state} in {report.path} ({report.seconds:.1f}s)"))
+        self.stdout.write(
+            self.style.SUCCESS(f"{report.version} {state} in {report.path} ({report.seconds:.1f}s)")
+        )
