@@ -3,12 +3,14 @@ HTTP receiver for callbacks with scripted answers."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from support.models import Customer, Message, Ticket
+from tests.fakes.smtp_sink import SmtpSink
 
 INBOUND_MESSAGE_ID = "<q2-latest@customer.example>"
 INBOUND_REFERENCES = "<q1-root@customer.example> <sb-first-reply@switchboard.localhost>"
@@ -104,3 +106,25 @@ class CallbackReceiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class HoldingSmtpSink(SmtpSink):
+    """An SMTP sink that records each message and then holds its "250 OK" until ``release()``:
+    the sender is stuck exactly between "the server has the message" and "we know it was sent"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = threading.Event()
+        recorder = self.recorder
+        record = recorder.handle_DATA
+
+        async def handle_data_and_hold(server: Any, session: Any, envelope: Any) -> str:
+            answer = await record(server, session, envelope)
+            while not self.released.is_set():
+                await asyncio.sleep(0.05)
+            return answer
+
+        recorder.handle_DATA = handle_data_and_hold  # type: ignore[method-assign]  # per-instance hook
+
+    def release(self) -> None:
+        self.released.set()

@@ -3,15 +3,23 @@ and two concurrent PostgreSQL transactions racing on one idempotency key produce
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
-from support.delivery import outbound_reply_create
+from support.delivery import outbound_deliver, outbound_deliver_due, outbound_reply_create
 from support.models import Message, OutboundMessage, Ticket
 from tests.conftest import wait_for
-from tests.support.delivery_helpers import INBOUND_MESSAGE_ID, ticket_with_inbound_email
+from tests.support.delivery_helpers import (
+    INBOUND_MESSAGE_ID,
+    HoldingSmtpSink,
+    ticket_with_inbound_email,
+)
 
 
 @pytest.mark.worker
@@ -96,3 +104,53 @@ def test_two_racing_approvals_create_one_outbound(transactional_db):
     assert results["b"] == (results["a"][0], False)
     assert OutboundMessage.objects.count() == 1
     assert ticket.messages.filter(direction=Message.Direction.OUTBOUND).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.worker
+def test_a_worker_killed_mid_send_is_recovered_at_least_once(celery_worker_process, settings):
+    # Given a worker process sending a reply to an SMTP server that has the message but has not
+    # answered "250 OK" yet
+    sink = HoldingSmtpSink().start()
+    mail_env = {"EMAIL_HOST": sink.host, "EMAIL_PORT": str(sink.port), "EMAIL_BACKEND": ""}
+    try:
+        first_worker = celery_worker_process(mail_env, concurrency=1)
+        ticket = ticket_with_inbound_email()
+        with transaction.atomic():
+            outbound, _ = outbound_reply_create(
+                ticket=ticket,
+                body_text="On its way.",
+                created_by=None,
+                auto_submitted=False,
+                idempotency_key=f"review:{ticket.pk}:kill",
+            )
+        wait_for(lambda: len(sink.messages) == 1, timeout=60)
+        assert OutboundMessage.objects.get(pk=outbound.pk).status == OutboundMessage.Status.SENDING
+
+        # When the worker dies there, the row stays "sending": nobody else may take it
+        os.killpg(first_worker.pid, signal.SIGKILL)
+        first_worker.wait(timeout=10)
+        sink.release()
+        assert outbound_deliver(outbound_id=outbound.pk) == "skipped"
+        assert outbound_deliver_due() == 0
+
+        # Then after the sending timeout the sweeper hands it to a live worker, which sends it again
+        celery_worker_process(mail_env, concurrency=1)
+        later = timezone.now() + timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS + 1)
+        assert outbound_deliver_due(now=later) == 1
+        wait_for(
+            lambda: (
+                OutboundMessage.objects.get(pk=outbound.pk).status == OutboundMessage.Status.SENT
+            ),
+            timeout=60,
+        )
+    finally:
+        sink.release()
+        sink.stop()
+
+    # At least once: the customer may get the reply twice, but as the same message (same
+    # Message-ID), which mail clients collapse. Documented in docs/delivery.md.
+    outbound.refresh_from_db()
+    assert outbound.attempts == 2
+    assert [mail["Message-ID"] for mail in sink.messages] == [outbound.email_message_id] * 2
+    assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.REPLIED
