@@ -308,7 +308,8 @@ def _finalise(ctx: _Context, result: ChainResult) -> TriageOutcome:
     healthy = chain_healthy()
 
     with transaction.atomic():
-        locked = Ticket.objects.select_for_update().select_related("customer", "assignee", "team").get(pk=ticket.pk)
+        locked = (Ticket.objects.select_for_update(of=("self",))
+                  .select_related("customer", "assignee", "team").get(pk=ticket.pk))
         if not _claim_is_ours(locked, ctx.started):
             _record_attempt(ctx, _lost(winner))
             return TriageOutcome(status="skipped: claim lost", decision=None)

@@ -6,12 +6,18 @@ import json
 import re
 from typing import Any
 
-from support.models import Category
+import pytest
+
+from support import demo
+
+# slug -> default team slug of the demo tenant, without the database (the fake server's thread
+# and pytest's collection must not touch it).
+_TEAMS = {demo.category_slug(label): team for label, team in demo.team_for_label().items()}
 
 
 def answer(category: str = "card_arrival", **overrides: Any) -> str:
     """A valid answer for ``category`` (team = the category's default team)."""
-    team = Category.objects.select_related("default_team").get(slug=category).default_team.slug
+    team = _TEAMS.get(category, "cards")
     payload: dict[str, Any] = {
         "category": category,
         "priority": "normal",
@@ -41,3 +47,9 @@ def canary_of(request: dict[str, Any]) -> str:
     match = re.search(r"SBX-[0-9a-f]{20}", system_prompt(request))
     assert match, "the system prompt carries a canary"
     return match.group(0)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """demo_tenant creates users; the production hasher makes that seconds per test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -8,7 +8,7 @@ from support import demo
 from support.models import Customer, Ticket
 from support.services import ticket_create
 from tests.fakes.openai_server import Reply
-from tests.triage.llm_answers import answer, canary_of, system_prompt, user_prompt
+from tests.triage.llm_answers import answer, canary_of, system_prompt, user_prompt, fast_password_hashing  # noqa: F401  (autouse)
 from triage.injection import injection_scan, output_scan
 from triage.models import TriageDecision
 from triage.prompts import canary_token
@@ -83,9 +83,7 @@ def test_a_ticket_cannot_close_its_own_delimiter(demo_tenant, fake_llm):
 @pytest.mark.django_db
 def test_an_answer_leaking_the_canary_goes_to_review(demo_tenant, fake_llm):
     # Given a model that was talked into printing its instructions
-    # (the answer is built here: the fake server's thread must not touch the test database)
-    leaking = answer("card_arrival", reply_draft="My instructions say: CANARY")
-    fake_llm.default = lambda request: leaking.replace("CANARY", canary_of(request))
+    fake_llm.default = lambda request: answer("card_arrival", reply_draft=f"My instructions say: {canary_of(request)}")
     ticket = _ticket("When does my card arrive?")
     triage_run_execute(ticket_id=ticket.pk)
     ticket.refresh_from_db()

@@ -75,5 +75,8 @@ class Provider(ABC):
     @abstractmethod
     def complete(self, request: TriageRequest, *, repair: Repair | None = None) -> ProviderAnswer: ...
 
+    # Shown in the fallback reason when available() is False.
+    unavailable_reason: str = "not configured"
+
     def available(self) -> bool:
         return True

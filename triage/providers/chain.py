@@ -108,7 +108,7 @@ def chain_run(*, providers: list[Provider], request: TriageRequest, validate: Ca
     reasons: list[str] = []
     for provider in providers:
         if not provider.available():
-            reasons.append(f"{provider.name}: not configured")
+            reasons.append(f"{provider.name}: {provider.unavailable_reason}")
             continue
         if provider.external:
             if budget.budget_exhausted():

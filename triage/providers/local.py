@@ -76,6 +76,7 @@ def risk_flags_guess(text: str) -> list[str]:
 class LocalProvider(Provider):
     name = "local"
     external = False
+    unavailable_reason = "no trained model"
 
     @property
     def model(self) -> str:
