@@ -18,16 +18,25 @@ class QueueFilterForm(forms.Form):
     priority = forms.ChoiceField(required=False, choices=_ANY + list(Priority.choices))
     reason = forms.ChoiceField(required=False, label="Review reason")
     sla = forms.ChoiceField(required=False, label="SLA", choices=_ANY + list(SLA_STATES.items()))
-    confidence = forms.ChoiceField(required=False, label="AI confidence", choices=_ANY + list(CONFIDENCE_BANDS.items()))
+    confidence = forms.ChoiceField(
+        required=False, label="AI confidence", choices=_ANY + list(CONFIDENCE_BANDS.items())
+    )
     mine = forms.BooleanField(required=False, label="Assigned to me")
     offset = forms.IntegerField(required=False, min_value=0)
     limit = forms.IntegerField(required=False, min_value=1, max_value=200)
 
-    def __init__(self, *args: object, teams: list[Team], categories: list[Category], **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, teams: list[Team], categories: list[Category], **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["team"].choices = _ANY + [(team.slug, team.name) for team in teams]
-        self.fields["category"].choices = _ANY + [(category.slug, category.name) for category in categories]
-        self.fields["reason"].choices = _ANY + reason_choices()
+        for name, values in (
+            ("team", [(team.slug, team.name) for team in teams]),
+            ("category", [(category.slug, category.name) for category in categories]),
+            ("reason", reason_choices()),
+        ):
+            choice_field = self.fields[name]
+            assert isinstance(choice_field, forms.ChoiceField)
+            choice_field.choices = _ANY + values
 
     def filters(self) -> QueueFilters:
         data = self.cleaned_data if self.is_valid() else {}
@@ -47,13 +56,19 @@ class ApproveForm(forms.Form):
 
 
 class RejectForm(forms.Form):
-    reason_code = forms.ChoiceField(label="Reason", choices=[("", "Choose a reason…")] + list(ReviewOutcome.Reason.choices))
-    own_reply = forms.CharField(label="Your own reply (optional)", required=False, strip=False, max_length=20000)
+    reason_code = forms.ChoiceField(
+        label="Reason", choices=[("", "Choose a reason…")] + list(ReviewOutcome.Reason.choices)
+    )
+    own_reply = forms.CharField(
+        label="Your own reply (optional)", required=False, strip=False, max_length=20000
+    )
     note = forms.CharField(label="Note", required=False, max_length=2000)
 
 
 class OverrideForm(forms.Form):
-    category = forms.ModelChoiceField(queryset=Category.objects.all(), to_field_name="slug", required=False)
+    category = forms.ModelChoiceField(
+        queryset=Category.objects.all(), to_field_name="slug", required=False
+    )
     priority = forms.ChoiceField(choices=[("", "Keep")] + list(Priority.choices), required=False)
     team = forms.ModelChoiceField(queryset=Team.objects.all(), to_field_name="slug", required=False)
     note = forms.CharField(required=False, max_length=2000)
@@ -67,13 +82,18 @@ class SnoozeForm(forms.Form):
     minutes = forms.TypedChoiceField(
         label="Snooze for",
         coerce=int,
-        choices=[(m, f"{m} minutes" if m < 60 else f"{m // 60} hour{'s' if m >= 120 else ''}") for m in SNOOZE_CHOICES_MINUTES],
+        choices=[
+            (m, f"{m} minutes" if m < 60 else f"{m // 60} hour{'s' if m >= 120 else ''}")
+            for m in SNOOZE_CHOICES_MINUTES
+        ],
     )
 
 
 class AuditGradeForm(forms.Form):
     grade = forms.ChoiceField(choices=AuditSample.Grade.choices)
-    reason_code = forms.ChoiceField(required=False, choices=[("", "—")] + list(ReviewOutcome.Reason.choices))
+    reason_code = forms.ChoiceField(
+        required=False, choices=[("", "—")] + list(ReviewOutcome.Reason.choices)
+    )
 
 
 class ResumeForm(forms.Form):

@@ -4,11 +4,12 @@ queries a page costs is fixed: it does not grow with the number of rows shown (s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -27,8 +28,18 @@ except ImportError:  # pragma: no cover - only while the policy module is missin
 
 # A deadline within this window is "at risk".
 SLA_AT_RISK = timedelta(hours=1)
-SLA_STATES = {"breached": "Breached", "at_risk": "Due within 1 h", "ok": "On track", "none": "No SLA"}
-CONFIDENCE_BANDS = {"low": "Low (< 0.5)", "medium": "Medium (0.5–0.8)", "high": "High (≥ 0.8)", "none": "No AI score"}
+SLA_STATES = {
+    "breached": "Breached",
+    "at_risk": "Due within 1 h",
+    "ok": "On track",
+    "none": "No SLA",
+}
+CONFIDENCE_BANDS = {
+    "low": "Low (< 0.5)",
+    "medium": "Medium (0.5–0.8)",
+    "high": "High (≥ 0.8)",
+    "none": "No AI score",
+}
 PAGE_SIZE_DEFAULT = 50
 PAGE_SIZE_MAX = 200
 
@@ -38,7 +49,12 @@ def reason_label(code: str) -> str:
 
 
 def reason_choices() -> list[tuple[str, str]]:
-    codes = list(REASON_LABELS) or ["ai_unavailable", "low_confidence", "high_stakes", "injection_suspected"]
+    codes = list(REASON_LABELS) or [
+        "ai_unavailable",
+        "low_confidence",
+        "high_stakes",
+        "injection_suspected",
+    ]
     return [(code, reason_label(code)) for code in codes]
 
 
@@ -53,12 +69,22 @@ class QueueFilters:
     mine: bool = False
 
     def active(self) -> bool:
-        return any([self.team, self.category, self.priority, self.reason, self.sla, self.confidence, self.mine])
+        return any(
+            [
+                self.team,
+                self.category,
+                self.priority,
+                self.reason,
+                self.sla,
+                self.confidence,
+                self.mine,
+            ]
+        )
 
 
 @dataclass
 class QueuePage:
-    rows: list[Ticket]
+    rows: Sequence[Ticket]
     total: int
     counts: dict[str, dict[str, int]]
     offset: int
@@ -86,10 +112,12 @@ class QueueChoices:
     categories: list[Category]
 
 
-def queue_choices(*, agent: AbstractBaseUser) -> QueueChoices:
+def queue_choices(*, agent: User) -> QueueChoices:
     team_ids = agent_team_ids(agent=agent)
     teams = list(Team.objects.filter(pk__in=team_ids) if team_ids else Team.objects.all())
-    return QueueChoices(team_ids=team_ids, teams=teams, categories=list(Category.objects.only("pk", "slug", "name")))
+    return QueueChoices(
+        team_ids=team_ids, teams=teams, categories=list(Category.objects.only("pk", "slug", "name"))
+    )
 
 
 def _final_decision(field_name: str) -> Subquery:
@@ -125,7 +153,7 @@ def _confidence_q(band: str) -> Q:
     }.get(band, Q())
 
 
-def _base_queue(*, agent: AbstractBaseUser, now: datetime, team_ids: list[int]) -> QuerySet[Ticket]:
+def _base_queue(*, agent: User, now: datetime, team_ids: list[int]) -> QuerySet[Ticket]:
     """What waits for this agent: reviewable, theirs to handle, not snoozed. Claimed tickets stay
     visible (marked with who holds them); Next ticket skips them."""
     awake = Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now)
@@ -136,7 +164,7 @@ def _base_queue(*, agent: AbstractBaseUser, now: datetime, team_ids: list[int]) 
 
 def review_queue(
     *,
-    agent: AbstractBaseUser,
+    agent: User,
     filters: QueueFilters,
     choices: QueueChoices | None = None,
     offset: int = 0,
@@ -172,9 +200,11 @@ def review_queue(
         .order_by(*URGENCY_ORDER)[offset : offset + limit]
     )
     for row in rows:
-        row.reason_labels = [reason_label(code) for code in row.review_reasons or []]  # type: ignore[attr-defined]
-        row.sla_state = _sla_state(row.first_response_due_at, now)  # type: ignore[attr-defined]
-        row.claim_live = bool(row.claimed_by_id and row.claim_expires_at and row.claim_expires_at > now)  # type: ignore[attr-defined]
+        # Display-only attributes computed in Python: no extra query, nothing for a template to do.
+        live = bool(row.claimed_by_id and row.claim_expires_at and row.claim_expires_at > now)
+        setattr(row, "reason_labels", [reason_label(code) for code in row.review_reasons or []])  # noqa: B010
+        setattr(row, "sla_state", _sla_state(row.first_response_due_at, now))  # noqa: B010
+        setattr(row, "claim_live", live)  # noqa: B010
     total = filtered.count()
     counts = _queue_counts(base=base, agent=agent, now=now)
     return QueuePage(rows=rows, total=total, counts=counts, offset=offset, limit=limit)
@@ -190,7 +220,9 @@ def _sla_state(due: datetime | None, now: datetime) -> str:
     return "ok"
 
 
-def _queue_counts(*, base: QuerySet[Ticket], agent: AbstractBaseUser, now: datetime) -> dict[str, dict[str, int]]:
+def _queue_counts(
+    *, base: QuerySet[Ticket], agent: User, now: datetime
+) -> dict[str, dict[str, int]]:
     """How many tickets each filter value would show, over the agent's whole queue (4 queries)."""
     counts: dict[str, dict[str, int]] = {}
     by_team = base.order_by().values("team__slug").annotate(n=Count("pk"))
@@ -250,7 +282,7 @@ def _cited_chunk_ids(citations: Any) -> list[int]:
     for item in citations or []:
         value = item.get("chunk_id") if isinstance(item, dict) else item
         try:
-            ids.append(int(value))
+            ids.append(int(str(value)))
         except (TypeError, ValueError):
             continue
     return ids
@@ -291,20 +323,32 @@ def review_ticket_detail(*, ticket_id: int) -> TicketDetail:
     ticket = (
         Ticket.objects.select_related("customer", "category", "team", "assignee", "claimed_by")
         .prefetch_related(
-            Prefetch("messages", queryset=Message.objects.select_related("author_user").order_by("created_at", "id")),
-            Prefetch("outbound_messages", queryset=OutboundMessage.objects.order_by("-created_at", "-id")),
+            Prefetch(
+                "messages",
+                queryset=Message.objects.select_related("author_user").order_by("created_at", "id"),
+            ),
+            Prefetch(
+                "outbound_messages", queryset=OutboundMessage.objects.order_by("-created_at", "-id")
+            ),
             Prefetch(
                 "review_outcomes",
-                queryset=ReviewOutcome.objects.select_related("reviewer").order_by("-decided_at", "-id"),
+                queryset=ReviewOutcome.objects.select_related("reviewer").order_by(
+                    "-decided_at", "-id"
+                ),
             ),
         )
-        .annotate(customer_ticket_count=Coalesce(
-            Subquery(
-                Ticket.objects.filter(customer=OuterRef("customer")).order_by().values("customer")
-                .annotate(n=Count("pk")).values("n")[:1]
-            ),
-            Value(0),
-        ))
+        .annotate(
+            customer_ticket_count=Coalesce(
+                Subquery(
+                    Ticket.objects.filter(customer=OuterRef("customer"))
+                    .order_by()
+                    .values("customer")
+                    .annotate(n=Count("pk"))
+                    .values("n")[:1]
+                ),
+                Value(0),
+            )
+        )
         .get(pk=ticket_id)
     )
     decision = TriageDecision.objects.filter(ticket=ticket, is_final=True).first()
@@ -312,14 +356,24 @@ def review_ticket_detail(*, ticket_id: int) -> TicketDetail:
     evidence: dict[str, list[str]] = {}
     if decision is not None:
         chunk_ids = _cited_chunk_ids(decision.citations)
-        by_id = {chunk.pk: chunk for chunk in Chunk.objects.filter(pk__in=chunk_ids).select_related("article")}
+        by_id = {
+            chunk.pk: chunk
+            for chunk in Chunk.objects.filter(pk__in=chunk_ids).select_related("article")
+        }
         passages = [
-            CitedPassage(chunk_id=chunk.pk, article_title=chunk.article.title, article_slug=chunk.article.slug,
-                         heading=chunk.heading, text=chunk.text)
+            CitedPassage(
+                chunk_id=chunk.pk,
+                article_title=chunk.article.title,
+                article_slug=chunk.article.slug,
+                heading=chunk.heading,
+                text=chunk.text,
+            )
             for chunk_id in chunk_ids
             if (chunk := by_id.get(chunk_id)) is not None
         ]
-        evidence = flag_evidence(decision.flag_details, list(decision.risk_flags or []) + list(ticket.risk_flags or []))
+        evidence = flag_evidence(
+            decision.flag_details, list(decision.risk_flags or []) + list(ticket.risk_flags or [])
+        )
     else:
         evidence = flag_evidence({}, list(ticket.risk_flags or []))
     return TicketDetail(
@@ -352,10 +406,15 @@ def audit_queue(*, limit: int = 50) -> list[AuditSample]:
 
 def audit_recent(*, limit: int = 20) -> list[AuditSample]:
     return list(
-        AuditSample.objects.exclude(grade="").select_related("ticket", "graded_by").order_by("-graded_at", "-pk")[:limit]
+        AuditSample.objects.exclude(grade="")
+        .select_related("ticket", "graded_by")
+        .order_by("-graded_at", "-pk")[:limit]
     )
 
 
 def braked_categories() -> list[Category]:
-    return list(Category.objects.filter(braked=True).select_related("default_team").order_by("braked_at", "slug"))
-
+    return list(
+        Category.objects.filter(braked=True)
+        .select_related("default_team")
+        .order_by("braked_at", "slug")
+    )

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
@@ -28,7 +28,11 @@ from triage.models import TriageDecision
 logger = logging.getLogger(__name__)
 
 # Most urgent first: the earliest first-response deadline; tickets without an SLA come last.
-URGENCY_ORDER = (F("first_response_due_at").asc(nulls_last=True), F("created_at").asc(), F("pk").asc())
+URGENCY_ORDER = (
+    F("first_response_due_at").asc(nulls_last=True),
+    F("created_at").asc(),
+    F("pk").asc(),
+)
 SNOOZE_CHOICES_MINUTES = (15, 60, 240, 1440)
 
 
@@ -56,12 +60,16 @@ class ClaimResult:
 # --- who may take which ticket -------------------------------------------------------------------
 
 
-def agent_team_ids(*, agent: AbstractBaseUser) -> list[int]:
-    """The teams an agent works for; empty means "no restriction" (e.g. a manager without profile)."""
-    return list(AgentProfile.teams.through.objects.filter(agentprofile__user=agent).values_list("team_id", flat=True))
+def agent_team_ids(*, agent: User) -> list[int]:
+    """The teams an agent works for; empty means "no restriction" (e.g. no agent profile)."""
+    return list(
+        AgentProfile.teams.through.objects.filter(agentprofile__user=agent).values_list(
+            "team_id", flat=True
+        )
+    )
 
 
-def handleable_q(*, agent: AbstractBaseUser, team_ids: list[int] | None = None) -> Q:
+def handleable_q(*, agent: User, team_ids: list[int] | None = None) -> Q:
     """Tickets awaiting review that this agent may work on: their teams (or no team yet), and
     escalated tickets only for managers."""
     query = Q(status=Ticket.Status.AWAITING_REVIEW)
@@ -81,7 +89,7 @@ def claimable_q(*, now: datetime) -> Q:
     return unclaimed & awake
 
 
-def _claimable(*, agent: AbstractBaseUser, now: datetime, skip_ticket_id: int | None) -> QuerySet[Ticket]:
+def _claimable(*, agent: User, now: datetime, skip_ticket_id: int | None) -> QuerySet[Ticket]:
     queryset = Ticket.objects.filter(handleable_q(agent=agent) & claimable_q(now=now))
     if skip_ticket_id is not None:
         queryset = queryset.exclude(pk=skip_ticket_id)
@@ -92,7 +100,7 @@ def _lease_until(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.REVIEW_CLAIM_SECONDS)
 
 
-def _release_others(*, agent: AbstractBaseUser, keep_ticket_id: int | None) -> list[int]:
+def _release_others(*, agent: User, keep_ticket_id: int | None) -> list[int]:
     """An agent works one ticket at a time: taking the next one hands back the previous."""
     held = Ticket.objects.filter(claimed_by=agent)
     if keep_ticket_id is not None:
@@ -105,7 +113,7 @@ def _release_others(*, agent: AbstractBaseUser, keep_ticket_id: int | None) -> l
     return ids
 
 
-def review_claim_next(*, agent: AbstractBaseUser, skip_ticket_id: int | None = None) -> ClaimResult:
+def review_claim_next(*, agent: User, skip_ticket_id: int | None = None) -> ClaimResult:
     """Claim the most urgent unclaimed ticket this agent may handle; ``ticket`` is None when the
     queue is empty. Two agents calling this at the same moment never get the same ticket.
 
@@ -125,36 +133,57 @@ def review_claim_next(*, agent: AbstractBaseUser, skip_ticket_id: int | None = N
                 .first()
             )
             if ticket is not None:
-                ticket.claimed_by = agent  # type: ignore[assignment]  # a User, typed loosely by auth
+                ticket.claimed_by = agent
                 ticket.claimed_at = now
                 ticket.claim_expires_at = _lease_until(now)
-                ticket.save(update_fields=["claimed_by", "claimed_at", "claim_expires_at", "updated_at"])
+                ticket.save(
+                    update_fields=["claimed_by", "claimed_at", "claim_expires_at", "updated_at"]
+                )
         else:
             candidates = list(
-                _claimable(agent=agent, now=now, skip_ticket_id=skip_ticket_id).values_list("pk", flat=True)[:10]
+                _claimable(agent=agent, now=now, skip_ticket_id=skip_ticket_id).values_list(
+                    "pk", flat=True
+                )[:10]
             )
             for candidate in candidates:
-                won = Ticket.objects.filter(Q(pk=candidate) & claimable_q(now=now), status=Ticket.Status.AWAITING_REVIEW).update(
-                    claimed_by=agent, claimed_at=now, claim_expires_at=_lease_until(now), updated_at=now
+                won = Ticket.objects.filter(
+                    Q(pk=candidate) & claimable_q(now=now), status=Ticket.Status.AWAITING_REVIEW
+                ).update(
+                    claimed_by=agent,
+                    claimed_at=now,
+                    claim_expires_at=_lease_until(now),
+                    updated_at=now,
                 )
                 if won == 1:
                     ticket = Ticket.objects.get(pk=candidate)
                     break
         released = _release_others(agent=agent, keep_ticket_id=ticket.pk if ticket else None)
         if ticket is not None:
-            ticket_event_record(ticket=ticket, verb="review_claimed", actor=agent,
-                                after={"claim_expires_at": ticket.claim_expires_at.isoformat() if ticket.claim_expires_at else None})
+            ticket_event_record(
+                ticket=ticket,
+                verb="review_claimed",
+                actor=agent,
+                after={
+                    "claim_expires_at": ticket.claim_expires_at.isoformat()
+                    if ticket.claim_expires_at
+                    else None
+                },
+            )
     return ClaimResult(ticket=ticket, released=released)
 
 
-def review_claim(*, ticket_id: int, agent: AbstractBaseUser) -> Ticket:
+def review_claim(*, ticket_id: int, agent: User) -> Ticket:
     """Claim one given ticket (opened from the queue). Raises ``ClaimHeldError`` when a
     colleague holds a live lease on it."""
     now = timezone.now()
     with transaction.atomic():
         won = Ticket.objects.filter(
-            Q(pk=ticket_id) & (claimable_q(now=now) | Q(claimed_by=agent)) & handleable_q(agent=agent)
-        ).update(claimed_by=agent, claimed_at=now, claim_expires_at=_lease_until(now), updated_at=now)
+            Q(pk=ticket_id)
+            & (claimable_q(now=now) | Q(claimed_by=agent))
+            & handleable_q(agent=agent)
+        ).update(
+            claimed_by=agent, claimed_at=now, claim_expires_at=_lease_until(now), updated_at=now
+        )
         ticket = Ticket.objects.select_related("claimed_by").get(pk=ticket_id)
         if won != 1:
             if ticket.status != Ticket.Status.AWAITING_REVIEW:
@@ -167,7 +196,7 @@ def review_claim(*, ticket_id: int, agent: AbstractBaseUser) -> Ticket:
     return ticket
 
 
-def review_heartbeat(*, ticket_id: int, agent: AbstractBaseUser) -> datetime | None:
+def review_heartbeat(*, ticket_id: int, agent: User) -> datetime | None:
     """Extend the agent's lease while the page is open. Returns the new expiry, or None when the
     claim was lost (expired and taken by a colleague, or the ticket was decided)."""
     now = timezone.now()
@@ -178,12 +207,14 @@ def review_heartbeat(*, ticket_id: int, agent: AbstractBaseUser) -> datetime | N
     return until if extended == 1 else None
 
 
-def review_release(*, ticket_id: int, agent: AbstractBaseUser) -> bool:
+def review_release(*, ticket_id: int, agent: User) -> bool:
     released = Ticket.objects.filter(pk=ticket_id, claimed_by=agent).update(
         claimed_by=None, claimed_at=None, claim_expires_at=None
     )
     if released:
-        ticket_event_record(ticket=Ticket.objects.get(pk=ticket_id), verb="review_released", actor=agent)
+        ticket_event_record(
+            ticket=Ticket.objects.get(pk=ticket_id), verb="review_released", actor=agent
+        )
     return released == 1
 
 
@@ -206,7 +237,7 @@ def final_decision_for(*, ticket: Ticket) -> TriageDecision | None:
     return TriageDecision.objects.filter(ticket=ticket, is_final=True).first()
 
 
-def _lock_for_decision(*, ticket_id: int, agent: AbstractBaseUser) -> Ticket:
+def _lock_for_decision(*, ticket_id: int, agent: User) -> Ticket:
     """Lock the ticket row and check the agent may decide on it. Call inside ``atomic()``.
 
     The row lock serialises a double click or two tabs: the second request waits, then sees the
@@ -231,14 +262,17 @@ def _lock_for_decision(*, ticket_id: int, agent: AbstractBaseUser) -> Ticket:
 def _outcome(
     *,
     ticket: Ticket,
-    agent: AbstractBaseUser,
+    agent: User,
     decision: TriageDecision | None,
     verdict: str,
     **fields: Any,
 ) -> ReviewOutcome:
     now = timezone.now()
     claimed_at = ticket.claimed_at if ticket.claimed_by_id == agent.pk else None
-    fields.setdefault("final_category_slug", ticket.category.slug if ticket.category_id and ticket.category else "")
+    fields.setdefault(
+        "final_category_slug",
+        ticket.category.slug if ticket.category_id and ticket.category else "",
+    )
     return ReviewOutcome.objects.create(
         ticket=ticket,
         decision=decision,
@@ -274,31 +308,35 @@ def reply_idempotency_key(*, ticket: Ticket, decision: TriageDecision | None) ->
     return base if spent == 0 else f"{base}:resend{spent}"
 
 
-def _send_reply(*, ticket: Ticket, agent: AbstractBaseUser, decision: TriageDecision | None, body_text: str) -> OutboundMessage:
+def _send_reply(
+    *, ticket: Ticket, agent: User, decision: TriageDecision | None, body_text: str
+) -> OutboundMessage:
     from support.delivery import outbound_reply_create
 
     outbound, _created = outbound_reply_create(
         ticket=ticket,
         body_text=body_text,
-        created_by=agent,  # type: ignore[arg-type]  # the auth user model
+        created_by=agent,
         auto_submitted=False,
         idempotency_key=reply_idempotency_key(ticket=ticket, decision=decision),
     )
     return outbound
 
 
-def _existing_reply_outcome(*, ticket_id: int, agent: AbstractBaseUser) -> ReviewOutcome | None:
+def _existing_reply_outcome(*, ticket_id: int, agent: User) -> ReviewOutcome | None:
     """The outcome of a send that already happened (the first of a double click)."""
     return (
         ReviewOutcome.objects.filter(
-            ticket_id=ticket_id, reviewer=agent, verdict__in=[ReviewOutcome.Decision.APPROVED, ReviewOutcome.Decision.REJECTED]
+            ticket_id=ticket_id,
+            reviewer=agent,
+            verdict__in=[ReviewOutcome.Decision.APPROVED, ReviewOutcome.Decision.REJECTED],
         )
         .order_by("-decided_at", "-pk")
         .first()
     )
 
 
-def review_approve(*, ticket_id: int, agent: AbstractBaseUser, body_text: str) -> ReviewOutcome:
+def review_approve(*, ticket_id: int, agent: User, body_text: str) -> ReviewOutcome:
     """Approve & send: the (possibly edited) reply goes to the outbox in this transaction and is
     delivered after commit. A repeated call for the same ticket returns the first outcome and
     never creates a second ``OutboundMessage``."""
@@ -316,11 +354,17 @@ def review_approve(*, ticket_id: int, agent: AbstractBaseUser, body_text: str) -
                 decision=decision,
                 verdict=ReviewOutcome.Decision.APPROVED,
                 sent_text=body_text,
-                edit_distance=edit_distance_normalised(decision.reply_draft, body_text) if decision and decision.reply_draft else None,
+                edit_distance=edit_distance_normalised(decision.reply_draft, body_text)
+                if decision and decision.reply_draft
+                else None,
             )
             _mark_replied(ticket)
-            ticket_event_record(ticket=ticket, verb="review_approved", actor=agent,
-                                after={"edit_distance": outcome.edit_distance})
+            ticket_event_record(
+                ticket=ticket,
+                verb="review_approved",
+                actor=agent,
+                after={"edit_distance": outcome.edit_distance},
+            )
     except NotAwaitingReviewError:
         earlier = _existing_reply_outcome(ticket_id=ticket_id, agent=agent)
         if earlier is not None:
@@ -334,10 +378,21 @@ def _mark_replied(ticket: Ticket) -> None:
     ticket.status = Ticket.Status.REPLIED
     ticket.first_responded_at = ticket.first_responded_at or now
     _clear_claim(ticket)
-    ticket.save(update_fields=["status", "first_responded_at", "claimed_by", "claimed_at", "claim_expires_at", "updated_at"])
+    ticket.save(
+        update_fields=[
+            "status",
+            "first_responded_at",
+            "claimed_by",
+            "claimed_at",
+            "claim_expires_at",
+            "updated_at",
+        ]
+    )
 
 
-def review_reject(*, ticket_id: int, agent: AbstractBaseUser, reason_code: str, own_reply: str = "", note: str = "") -> ReviewOutcome:
+def review_reject(
+    *, ticket_id: int, agent: User, reason_code: str, own_reply: str = "", note: str = ""
+) -> ReviewOutcome:
     """Reject the AI's draft with a reason code.
 
     With ``own_reply`` the agent's text is sent instead (same outbox, same idempotency key as an
@@ -371,9 +426,22 @@ def review_reject(*, ticket_id: int, agent: AbstractBaseUser, reason_code: str, 
                 ticket.status = Ticket.Status.CLOSED
                 ticket.resolved_at = timezone.now()
                 _clear_claim(ticket)
-                ticket.save(update_fields=["status", "resolved_at", "claimed_by", "claimed_at", "claim_expires_at", "updated_at"])
-            ticket_event_record(ticket=ticket, verb="review_rejected", actor=agent,
-                                after={"reason_code": reason_code, "replied": bool(own_reply)})
+                ticket.save(
+                    update_fields=[
+                        "status",
+                        "resolved_at",
+                        "claimed_by",
+                        "claimed_at",
+                        "claim_expires_at",
+                        "updated_at",
+                    ]
+                )
+            ticket_event_record(
+                ticket=ticket,
+                verb="review_rejected",
+                actor=agent,
+                after={"reason_code": reason_code, "replied": bool(own_reply)},
+            )
     except NotAwaitingReviewError:
         earlier = _existing_reply_outcome(ticket_id=ticket_id, agent=agent)
         if earlier is not None and earlier.verdict == ReviewOutcome.Decision.REJECTED:
@@ -385,7 +453,7 @@ def review_reject(*, ticket_id: int, agent: AbstractBaseUser, reason_code: str, 
 def review_override(
     *,
     ticket_id: int,
-    agent: AbstractBaseUser,
+    agent: User,
     category: Category | None = None,
     priority: str | None = None,
     team: Team | None = None,
@@ -400,8 +468,8 @@ def review_override(
         ticket = _lock_for_decision(ticket_id=ticket_id, agent=agent)
         decision = final_decision_for(ticket=ticket)
         overrides: dict[str, dict[str, str | None]] = {}
-        old_category = Category.objects.filter(pk=ticket.category_id).values_list("slug", flat=True).first()
-        old_team = Team.objects.filter(pk=ticket.team_id).values_list("slug", flat=True).first()
+        old_category = ticket.category.slug if ticket.category is not None else None
+        old_team = ticket.team.slug if ticket.team is not None else None
         if category is not None and category.pk != ticket.category_id:
             overrides["category"] = {"old": old_category, "new": category.slug}
             ticket.category = category
@@ -426,9 +494,13 @@ def review_override(
             reason_code=ReviewOutcome.Reason.WRONG_CATEGORY if "category" in overrides else "",
             note=note.strip(),
         )
-        ticket_event_record(ticket=ticket, verb="review_overridden", actor=agent,
-                            before={k: v["old"] for k, v in overrides.items()},
-                            after={k: v["new"] for k, v in overrides.items()})
+        ticket_event_record(
+            ticket=ticket,
+            verb="review_overridden",
+            actor=agent,
+            before={k: v["old"] for k, v in overrides.items()},
+            after={k: v["new"] for k, v in overrides.items()},
+        )
     return outcome
 
 
@@ -442,42 +514,73 @@ def _sla_reapply(ticket: Ticket) -> None:
     sla_apply(ticket=ticket)
 
 
-def review_escalate(*, ticket_id: int, agent: AbstractBaseUser, note: str = "") -> ReviewOutcome:
+def review_escalate(*, ticket_id: int, agent: User, note: str = "") -> ReviewOutcome:
     """Hand the ticket to a manager: it leaves the agents' queue and shows as escalated."""
     with transaction.atomic():
         ticket = _lock_for_decision(ticket_id=ticket_id, agent=agent)
         decision = final_decision_for(ticket=ticket)
-        outcome = _outcome(ticket=ticket, agent=agent, decision=decision,
-                           verdict=ReviewOutcome.Decision.ESCALATED, note=note.strip())
+        outcome = _outcome(
+            ticket=ticket,
+            agent=agent,
+            decision=decision,
+            verdict=ReviewOutcome.Decision.ESCALATED,
+            note=note.strip(),
+        )
         now = timezone.now()
         ticket.escalated = True
         ticket.escalated_at = ticket.escalated_at or now
         ticket.escalated_to_manager = True
         _clear_claim(ticket)
-        ticket.save(update_fields=["escalated", "escalated_at", "escalated_to_manager", "claimed_by", "claimed_at",
-                                   "claim_expires_at", "updated_at"])
+        ticket.save(
+            update_fields=[
+                "escalated",
+                "escalated_at",
+                "escalated_to_manager",
+                "claimed_by",
+                "claimed_at",
+                "claim_expires_at",
+                "updated_at",
+            ]
+        )
         ticket_event_record(ticket=ticket, verb="review_escalated", actor=agent, note=note.strip())
     return outcome
 
 
-def review_snooze(*, ticket_id: int, agent: AbstractBaseUser, minutes: int, note: str = "") -> ReviewOutcome:
+def review_snooze(*, ticket_id: int, agent: User, minutes: int, note: str = "") -> ReviewOutcome:
     """Put the ticket aside for a while; it returns to the queue by itself."""
     if minutes not in SNOOZE_CHOICES_MINUTES:
         raise ReviewError("Choose how long to snooze.")
     with transaction.atomic():
         ticket = _lock_for_decision(ticket_id=ticket_id, agent=agent)
         decision = final_decision_for(ticket=ticket)
-        outcome = _outcome(ticket=ticket, agent=agent, decision=decision,
-                           verdict=ReviewOutcome.Decision.SNOOZED, note=note.strip())
+        outcome = _outcome(
+            ticket=ticket,
+            agent=agent,
+            decision=decision,
+            verdict=ReviewOutcome.Decision.SNOOZED,
+            note=note.strip(),
+        )
         ticket.snoozed_until = timezone.now() + timedelta(minutes=minutes)
         _clear_claim(ticket)
-        ticket.save(update_fields=["snoozed_until", "claimed_by", "claimed_at", "claim_expires_at", "updated_at"])
-        ticket_event_record(ticket=ticket, verb="review_snoozed", actor=agent,
-                            after={"snoozed_until": ticket.snoozed_until.isoformat()})
+        ticket.save(
+            update_fields=[
+                "snoozed_until",
+                "claimed_by",
+                "claimed_at",
+                "claim_expires_at",
+                "updated_at",
+            ]
+        )
+        ticket_event_record(
+            ticket=ticket,
+            verb="review_snoozed",
+            actor=agent,
+            after={"snoozed_until": ticket.snoozed_until.isoformat()},
+        )
     return outcome
 
 
-def review_delivery_retry(*, outbound_id: int, agent: AbstractBaseUser) -> bool:
+def review_delivery_retry(*, outbound_id: int, agent: User) -> bool:
     """Re-arm a failed or bounced reply (same row, same key); False if it wasn't failed."""
     from support.delivery import outbound_retry
 
@@ -489,7 +592,9 @@ def review_delivery_retry(*, outbound_id: int, agent: AbstractBaseUser) -> bool:
 # --- audits and the autonomy brake (the policy code owns the rules) ------------------------------
 
 
-def review_audit_grade(*, sample_id: int, grade: str, reason_code: str, grader: AbstractBaseUser) -> AuditSample:
+def review_audit_grade(
+    *, sample_id: int, grade: str, reason_code: str, grader: User
+) -> AuditSample:
     """Grade an automatically sent reply; the policy code records it and may brake the category."""
     from triage.autonomy import audit_grade_record
 
@@ -503,18 +608,18 @@ def review_audit_grade(*, sample_id: int, grade: str, reason_code: str, grader: 
         sample = AuditSample.objects.select_for_update().get(pk=sample_id)
         if sample.grade:
             raise ReviewError("This reply has already been graded.")
-        audit_grade_record(sample=sample, grade=grade, reason_code=reason_code, grader=grader)  # type: ignore[arg-type]
+        audit_grade_record(sample=sample, grade=grade, reason_code=reason_code, grader=grader)
     sample.refresh_from_db()
     return sample
 
 
-def review_automation_resume(*, category_id: int, actor: AbstractBaseUser, reason: str) -> Category:
+def review_automation_resume(*, category_id: int, actor: User, reason: str) -> Category:
     from triage.autonomy import automation_resume
 
     reason = reason.strip()
     if not reason:
         raise ReviewError("Say why automation may resume.")
     category = Category.objects.get(pk=category_id)
-    automation_resume(category=category, actor=actor, reason=reason)  # type: ignore[arg-type]
+    automation_resume(category=category, actor=actor, reason=reason)
     category.refresh_from_db()
     return category

@@ -16,7 +16,11 @@ urlpatterns = [
     path("t/<int:ticket_id>/override/", views.override, name="override"),
     path("t/<int:ticket_id>/escalate/", views.escalate, name="escalate"),
     path("t/<int:ticket_id>/snooze/", views.snooze, name="snooze"),
-    path("t/<int:ticket_id>/outbound/<int:outbound_id>/retry/", views.delivery_retry, name="delivery_retry"),
+    path(
+        "t/<int:ticket_id>/outbound/<int:outbound_id>/retry/",
+        views.delivery_retry,
+        name="delivery_retry",
+    ),
     path("audit/", views.audit, name="audit"),
     path("audit/<int:sample_id>/grade/", views.audit_grade, name="audit_grade"),
     path("automation/", views.automation, name="automation"),

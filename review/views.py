@@ -8,11 +8,12 @@ review.js adds keyboard shortcuts and the claim heartbeat.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -37,16 +38,27 @@ from support.models import Ticket
 review_required = permission_required("support.review_ticket", raise_exception=True)
 
 
+def _agent(request: HttpRequest) -> User:
+    """The logged-in user (LoginRequiredMiddleware and the permission checks ran already)."""
+    return cast(User, request.user)
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
+
+
 @require_GET
 @review_required
 def queue(request: HttpRequest) -> HttpResponse:
-    choices = selectors.queue_choices(agent=request.user)  # type: ignore[arg-type]
+    choices = selectors.queue_choices(agent=_agent(request))
     form = QueueFilterForm(request.GET or None, teams=choices.teams, categories=choices.categories)
     filters = form.filters() if request.GET else selectors.QueueFilters()
     offset = (form.cleaned_data.get("offset") if form.is_bound and form.is_valid() else None) or 0
-    limit = (form.cleaned_data.get("limit") if form.is_bound and form.is_valid() else None) or selectors.PAGE_SIZE_DEFAULT
+    limit = (
+        form.cleaned_data.get("limit") if form.is_bound and form.is_valid() else None
+    ) or selectors.PAGE_SIZE_DEFAULT
     page = selectors.review_queue(
-        agent=request.user,  # type: ignore[arg-type]
+        agent=_agent(request),
         filters=filters,
         choices=choices,
         offset=offset,
@@ -65,7 +77,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "reason_choices": selectors.reason_choices(),
         "priorities": Ticket._meta.get_field("priority").choices,
     }
-    template = "review/queue.html#results" if request.htmx else "review/queue.html"  # type: ignore[attr-defined]
+    template = "review/queue.html#results" if _is_htmx(request) else "review/queue.html"
     return render(request, template, context)
 
 
@@ -73,7 +85,9 @@ def queue(request: HttpRequest) -> HttpResponse:
 @review_required
 def next_ticket(request: HttpRequest) -> HttpResponse:
     skip = request.POST.get("skip", "")
-    result = services.review_claim_next(agent=request.user, skip_ticket_id=int(skip) if skip.isdigit() else None)  # type: ignore[arg-type]
+    result = services.review_claim_next(
+        agent=_agent(request), skip_ticket_id=int(skip) if skip.isdigit() else None
+    )
     if result.ticket is None:
         messages.info(request, "Nothing is waiting for you. Well done.")
         return redirect("review:queue")
@@ -83,20 +97,28 @@ def next_ticket(request: HttpRequest) -> HttpResponse:
 @require_GET
 @review_required
 def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
-    if request.htmx and request.GET.get("fragment") == "delivery":  # type: ignore[attr-defined]
+    if _is_htmx(request) and request.GET.get("fragment") == "delivery":
         outbound_messages = selectors.review_delivery_state(ticket_id=ticket_id)
-        return render(request, "review/ticket.html#delivery", {
-            "ticket_id": ticket_id,
-            "outbound_messages": outbound_messages,
-            "pending_delivery": any(outbound.status in {"pending", "sending"} for outbound in outbound_messages),
-        })
+        return render(
+            request,
+            "review/ticket.html#delivery",
+            {
+                "ticket_id": ticket_id,
+                "outbound_messages": outbound_messages,
+                "pending_delivery": any(
+                    outbound.status in {"pending", "sending"} for outbound in outbound_messages
+                ),
+            },
+        )
     try:
         detail = selectors.review_ticket_detail(ticket_id=ticket_id)
     except Ticket.DoesNotExist:
         return render(request, "review/not_found.html", status=404)
     current = detail.ticket
     now = timezone.now()
-    claim_live = bool(current.claimed_by_id and current.claim_expires_at and current.claim_expires_at > now)
+    claim_live = bool(
+        current.claimed_by_id and current.claim_expires_at and current.claim_expires_at > now
+    )
     awaiting = current.status == Ticket.Status.AWAITING_REVIEW
     mine = awaiting and current.claimed_by_id == request.user.pk
     held_by_other = awaiting and claim_live and not mine
@@ -109,7 +131,9 @@ def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
         "held_by_other": held_by_other,
         "can_claim": awaiting and not mine and not held_by_other,
         "awaiting": awaiting,
-        "approve_form": ApproveForm(initial={"body_text": decision.reply_draft if decision else ""}),
+        "approve_form": ApproveForm(
+            initial={"body_text": decision.reply_draft if decision else ""}
+        ),
         "reject_form": RejectForm(),
         "override_form": OverrideForm(),
         "escalate_form": EscalateForm(),
@@ -118,7 +142,8 @@ def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
         "ticket_id": current.pk,
         "outbound_messages": current.outbound_messages.all(),
         "pending_delivery": any(
-            outbound.status in {"pending", "sending"} for outbound in current.outbound_messages.all()
+            outbound.status in {"pending", "sending"}
+            for outbound in current.outbound_messages.all()
         ),
     }
     return render(request, "review/ticket.html", context)
@@ -128,7 +153,7 @@ def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
 @review_required
 def claim(request: HttpRequest, ticket_id: int) -> HttpResponse:
     try:
-        services.review_claim(ticket_id=ticket_id, agent=request.user)  # type: ignore[arg-type]
+        services.review_claim(ticket_id=ticket_id, agent=_agent(request))
     except ReviewError as error:
         messages.error(request, str(error))
     return redirect("review:ticket", ticket_id=ticket_id)
@@ -137,16 +162,18 @@ def claim(request: HttpRequest, ticket_id: int) -> HttpResponse:
 @require_POST
 @review_required
 def heartbeat(request: HttpRequest, ticket_id: int) -> JsonResponse:
-    until = services.review_heartbeat(ticket_id=ticket_id, agent=request.user)  # type: ignore[arg-type]
+    until = services.review_heartbeat(ticket_id=ticket_id, agent=_agent(request))
     if until is None:
-        return JsonResponse({"ok": False, "detail": "Your claim on this ticket has ended."}, status=409)
+        return JsonResponse(
+            {"ok": False, "detail": "Your claim on this ticket has ended."}, status=409
+        )
     return JsonResponse({"ok": True, "expires_at": until.isoformat()})
 
 
 @require_POST
 @review_required
 def release(request: HttpRequest, ticket_id: int) -> HttpResponse:
-    services.review_release(ticket_id=ticket_id, agent=request.user)  # type: ignore[arg-type]
+    services.review_release(ticket_id=ticket_id, agent=_agent(request))
     messages.info(request, "Ticket handed back to the queue.")
     return redirect("review:queue")
 
@@ -185,8 +212,12 @@ def _decide(
 @review_required
 def approve(request: HttpRequest, ticket_id: int) -> HttpResponse:
     return _decide(
-        request, ticket_id, ApproveForm(request.POST),
-        lambda data: services.review_approve(ticket_id=ticket_id, agent=request.user, body_text=data["body_text"]),  # type: ignore[arg-type]
+        request,
+        ticket_id,
+        ApproveForm(request.POST),
+        lambda data: services.review_approve(
+            ticket_id=ticket_id, agent=_agent(request), body_text=data["body_text"]
+        ),
         "Reply approved and queued for sending.",
     )
 
@@ -196,8 +227,11 @@ def approve(request: HttpRequest, ticket_id: int) -> HttpResponse:
 def reject(request: HttpRequest, ticket_id: int) -> HttpResponse:
     def action(data: dict[str, Any]) -> ReviewOutcome:
         return services.review_reject(
-            ticket_id=ticket_id, agent=request.user, reason_code=data["reason_code"],  # type: ignore[arg-type]
-            own_reply=data.get("own_reply") or "", note=data.get("note") or "",
+            ticket_id=ticket_id,
+            agent=_agent(request),
+            reason_code=data["reason_code"],
+            own_reply=data.get("own_reply") or "",
+            note=data.get("note") or "",
         )
 
     return _decide(request, ticket_id, RejectForm(request.POST), action, "Draft rejected.")
@@ -208,21 +242,31 @@ def reject(request: HttpRequest, ticket_id: int) -> HttpResponse:
 def override(request: HttpRequest, ticket_id: int) -> HttpResponse:
     def action(data: dict[str, Any]) -> ReviewOutcome | None:
         return services.review_override(
-            ticket_id=ticket_id, agent=request.user,  # type: ignore[arg-type]
-            category=data.get("category"), priority=data.get("priority") or None, team=data.get("team"),
+            ticket_id=ticket_id,
+            agent=_agent(request),
+            category=data.get("category"),
+            priority=data.get("priority") or None,
+            team=data.get("team"),
             note=data.get("note") or "",
         )
 
-    return _decide(request, ticket_id, OverrideForm(request.POST), action, "Classification corrected.")
+    return _decide(
+        request, ticket_id, OverrideForm(request.POST), action, "Classification corrected."
+    )
 
 
 @require_POST
 @review_required
 def escalate(request: HttpRequest, ticket_id: int) -> HttpResponse:
     return _decide(
-        request, ticket_id, EscalateForm(request.POST),
-        lambda data: services.review_escalate(ticket_id=ticket_id, agent=request.user, note=data.get("note") or ""),  # type: ignore[arg-type]
-        "Escalated to a manager.", then="queue",
+        request,
+        ticket_id,
+        EscalateForm(request.POST),
+        lambda data: services.review_escalate(
+            ticket_id=ticket_id, agent=_agent(request), note=data.get("note") or ""
+        ),
+        "Escalated to a manager.",
+        then="queue",
     )
 
 
@@ -230,16 +274,21 @@ def escalate(request: HttpRequest, ticket_id: int) -> HttpResponse:
 @review_required
 def snooze(request: HttpRequest, ticket_id: int) -> HttpResponse:
     return _decide(
-        request, ticket_id, SnoozeForm(request.POST),
-        lambda data: services.review_snooze(ticket_id=ticket_id, agent=request.user, minutes=data["minutes"]),  # type: ignore[arg-type]
-        "Snoozed.", then="queue",
+        request,
+        ticket_id,
+        SnoozeForm(request.POST),
+        lambda data: services.review_snooze(
+            ticket_id=ticket_id, agent=_agent(request), minutes=data["minutes"]
+        ),
+        "Snoozed.",
+        then="queue",
     )
 
 
 @require_POST
 @review_required
 def delivery_retry(request: HttpRequest, ticket_id: int, outbound_id: int) -> HttpResponse:
-    if services.review_delivery_retry(outbound_id=outbound_id, agent=request.user):  # type: ignore[arg-type]
+    if services.review_delivery_retry(outbound_id=outbound_id, agent=_agent(request)):
         messages.success(request, "Delivery will be tried again.")
     else:
         messages.info(request, "That reply is not failed; nothing to retry.")
@@ -252,11 +301,15 @@ def delivery_retry(request: HttpRequest, ticket_id: int, outbound_id: int) -> Ht
 @require_GET
 @review_required
 def audit(request: HttpRequest) -> HttpResponse:
-    return render(request, "review/audit.html", {
-        "samples": selectors.audit_queue(),
-        "recent": selectors.audit_recent(),
-        "form": AuditGradeForm(),
-    })
+    return render(
+        request,
+        "review/audit.html",
+        {
+            "samples": selectors.audit_queue(),
+            "recent": selectors.audit_recent(),
+            "form": AuditGradeForm(),
+        },
+    )
 
 
 @require_POST
@@ -268,8 +321,10 @@ def audit_grade(request: HttpRequest, sample_id: int) -> HttpResponse:
         return redirect("review:audit")
     try:
         services.review_audit_grade(
-            sample_id=sample_id, grade=form.cleaned_data["grade"],
-            reason_code=form.cleaned_data.get("reason_code") or "", grader=request.user,  # type: ignore[arg-type]
+            sample_id=sample_id,
+            grade=form.cleaned_data["grade"],
+            reason_code=form.cleaned_data.get("reason_code") or "",
+            grader=_agent(request),
         )
     except ReviewError as error:
         messages.error(request, str(error))
@@ -281,7 +336,11 @@ def audit_grade(request: HttpRequest, sample_id: int) -> HttpResponse:
 @require_GET
 @permission_required("support.manage_automation", raise_exception=True)
 def automation(request: HttpRequest) -> HttpResponse:
-    return render(request, "review/automation.html", {"categories": selectors.braked_categories(), "form": ResumeForm()})
+    return render(
+        request,
+        "review/automation.html",
+        {"categories": selectors.braked_categories(), "form": ResumeForm()},
+    )
 
 
 @require_POST
@@ -293,7 +352,9 @@ def automation_resume(request: HttpRequest, category_id: int) -> HttpResponse:
         return redirect("review:automation")
     try:
         category = services.review_automation_resume(
-            category_id=category_id, actor=request.user, reason=form.cleaned_data["reason"],  # type: ignore[arg-type]
+            category_id=category_id,
+            actor=_agent(request),
+            reason=form.cleaned_data["reason"],
         )
     except ReviewError as error:
         messages.error(request, str(error))

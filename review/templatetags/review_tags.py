@@ -22,7 +22,9 @@ def highlight(text: str, terms: list[str] | None) -> SafeString:
     Used to show an injection attempt's suspicious text where it sits in the customer's message.
     """
     text = text or ""
-    needles = sorted({term for term in (terms or []) if term and term.strip()}, key=len, reverse=True)
+    needles = sorted(
+        {term for term in (terms or []) if term and term.strip()}, key=len, reverse=True
+    )
     if not needles:
         return mark_safe(linebreaks(text, autoescape=True))  # noqa: S308 - linebreaks escaped it
     pattern = re.compile("|".join(re.escape(term) for term in needles), re.IGNORECASE)
@@ -30,7 +32,9 @@ def highlight(text: str, terms: list[str] | None) -> SafeString:
     position = 0
     for match in pattern.finditer(text):
         pieces.append(escape(text[position : match.start()]))
-        pieces.append(f'<mark class="evidence" title="Suspicious text">{escape(match.group(0))}</mark>')
+        pieces.append(
+            f'<mark class="evidence" title="Suspicious text">{escape(match.group(0))}</mark>'
+        )
         position = match.end()
     pieces.append(escape(text[position:]))
     paragraphs = "".join(pieces).replace("\r\n", "\n").split("\n\n")
@@ -41,10 +45,35 @@ def highlight(text: str, terms: list[str] | None) -> SafeString:
 def sanitized_html(html: str) -> SafeString:
     """Intake already stored nh3-cleaned HTML; clean again at render time (defence in depth:
     a row written by an older intake or by hand is not trusted either)."""
-    cleaned = nh3.clean(html or "", tags={"p", "br", "b", "strong", "i", "em", "ul", "ol", "li", "blockquote", "pre",
-                                          "code", "a", "span", "div", "table", "tr", "td", "th", "thead", "tbody"},
-                        attributes={"a": {"href", "title"}}, url_schemes={"http", "https", "mailto"},
-                        link_rel="noopener noreferrer nofollow")
+    cleaned = nh3.clean(
+        html or "",
+        tags={
+            "p",
+            "br",
+            "b",
+            "strong",
+            "i",
+            "em",
+            "ul",
+            "ol",
+            "li",
+            "blockquote",
+            "pre",
+            "code",
+            "a",
+            "span",
+            "div",
+            "table",
+            "tr",
+            "td",
+            "th",
+            "thead",
+            "tbody",
+        },
+        attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
     return mark_safe(cleaned)  # noqa: S308 - nh3 output
 
 

@@ -64,7 +64,7 @@ def artifacts() -> Path:
 
 @pytest.fixture
 def logged_in_page(browser: Any, live_server: Any) -> Iterator[Callable[[str], Any]]:
-    """``logged_in_page("agent1")`` → a Playwright page of a fresh context, logged in, at /review/."""
+    """``logged_in_page("agent1")``: a page in a fresh context, logged in, at /review/."""
     contexts: list[Any] = []
 
     def open_as(username: str) -> Any:

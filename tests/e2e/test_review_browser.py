@@ -28,8 +28,11 @@ def test_agent_approves_an_edited_draft_and_the_customer_gets_one_threaded_email
 ):
     # Given a ticket from a customer's e-mail waiting for review, and a logged-in agent
     make_user("agent1")
-    ticket = make_ticket(subject="Card not arrived", customer_email="ana@customers.example",
-                         due_in=timedelta(minutes=30))
+    ticket = make_ticket(
+        subject="Card not arrived",
+        customer_email="ana@customers.example",
+        due_in=timedelta(minutes=30),
+    )
     customer_message_id = ticket.messages.get().message_id
     make_ticket(subject="Less urgent", due_in=timedelta(hours=6))
     page = logged_in_page("agent1")
@@ -82,10 +85,15 @@ def test_approving_from_two_tabs_sends_one_reply(logged_in_page, make_user, make
 
 
 @pytest.mark.postgres
-def test_two_agents_pressing_next_ticket_at_once_get_different_tickets(logged_in_page, make_user, make_ticket):
+def test_two_agents_pressing_next_ticket_at_once_get_different_tickets(
+    logged_in_page, make_user, make_ticket
+):
     make_user("agent1")
     make_user("agent2")
-    tickets = {make_ticket(due_in=timedelta(minutes=10)).pk, make_ticket(due_in=timedelta(minutes=11)).pk}
+    tickets = {
+        make_ticket(due_in=timedelta(minutes=10)).pk,
+        make_ticket(due_in=timedelta(minutes=11)).pk,
+    }
     page_1, page_2 = logged_in_page("agent1"), logged_in_page("agent2")
 
     # Both clicks go out before either page waits for its answer.
@@ -103,7 +111,9 @@ def test_two_agents_pressing_next_ticket_at_once_get_different_tickets(logged_in
     assert page_2.get_by_role("button", name="Approve & send").count() == 0
 
 
-def test_keyboard_shortcuts_drive_the_queue_but_not_while_typing(logged_in_page, make_user, make_ticket, smtp_sink):
+def test_keyboard_shortcuts_drive_the_queue_but_not_while_typing(
+    logged_in_page, make_user, make_ticket, smtp_sink
+):
     make_user("agent1")
     ticket = make_ticket()
     page = logged_in_page("agent1")
@@ -143,20 +153,29 @@ def test_keyboard_shortcuts_drive_the_queue_but_not_while_typing(logged_in_page,
     assert OutboundMessage.objects.get(ticket=ticket).body_text.endswith(" n a r e s")
 
 
-def test_hostile_html_in_a_customer_email_does_not_execute(logged_in_page, make_user, make_ticket, live_server):
+def test_hostile_html_in_a_customer_email_does_not_execute(
+    logged_in_page, make_user, make_ticket, live_server
+):
     make_user("agent1")
-    hostile = ('<img src=x onerror="window.__pwned=1;alert(1)">'
-               '<script>window.__pwned=2;alert(2)</script>'
-               '<a href="javascript:window.__pwned=3">click</a>')
-    ticket = make_ticket(subject="<script>alert('subject')</script>", body_text=f"Hello {hostile}",
-                         body_html=f"<p>Hello</p>{hostile}")
+    hostile = (
+        '<img src=x onerror="window.__pwned=1;alert(1)">'
+        "<script>window.__pwned=2;alert(2)</script>"
+        '<a href="javascript:window.__pwned=3">click</a>'
+    )
+    ticket = make_ticket(
+        subject="<script>alert('subject')</script>",
+        body_text=f"Hello {hostile}",
+        body_html=f"<p>Hello</p>{hostile}",
+    )
     page = logged_in_page("agent1")
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
     response = page.goto(f"{live_server.url}/review/t/{ticket.pk}/")
     page.get_by_text("Formatted version (sanitised HTML)").click()
-    page.locator(".message-html a").first.click() if page.locator(".message-html a").count() else None
+    page.locator(".message-html a").first.click() if page.locator(
+        ".message-html a"
+    ).count() else None
     page.wait_for_timeout(300)
 
     assert "script-src 'self'" in response.headers["content-security-policy"]

@@ -27,7 +27,11 @@ def review_catalogue() -> dict[str, Any]:
     cards, _ = Team.objects.get_or_create(slug="cards", defaults={"name": "Cards"})
     payments, _ = Team.objects.get_or_create(slug="payments", defaults={"name": "Payments"})
     categories = {}
-    for slug, team in [("card_arrival", cards), ("lost_or_stolen_card", cards), ("failed_transfer", payments)]:
+    for slug, team in [
+        ("card_arrival", cards),
+        ("lost_or_stolen_card", cards),
+        ("failed_transfer", payments),
+    ]:
         categories[slug], _ = Category.objects.get_or_create(
             slug=slug, defaults={"name": slug.replace("_", " ").capitalize(), "default_team": team}
         )

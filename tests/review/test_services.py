@@ -60,12 +60,16 @@ def test_an_expired_claim_is_free_for_a_colleague(make_review_ticket, make_user)
     ticket = make_review_ticket()
     away, present = make_user("away"), make_user("present")
     services.review_claim_next(agent=away)
-    Ticket.objects.filter(pk=ticket.pk).update(claim_expires_at=timezone.now() - timedelta(seconds=1))
+    Ticket.objects.filter(pk=ticket.pk).update(
+        claim_expires_at=timezone.now() - timedelta(seconds=1)
+    )
 
     assert services.review_claim_next(agent=present).ticket.pk == ticket.pk
 
 
-def test_snoozed_and_escalated_tickets_are_not_handed_to_agents(make_review_ticket, agent_user, manager_user):
+def test_snoozed_and_escalated_tickets_are_not_handed_to_agents(
+    make_review_ticket, agent_user, manager_user
+):
     snoozed = make_review_ticket()
     escalated = make_review_ticket()
     Ticket.objects.filter(pk=snoozed.pk).update(snoozed_until=timezone.now() + timedelta(hours=1))
@@ -96,16 +100,24 @@ def test_claiming_a_ticket_held_by_a_colleague_says_who(make_review_ticket, make
     assert error.value.holder == "holder"
 
 
-def test_heartbeat_extends_the_lease_until_the_claim_is_lost(make_review_ticket, make_user, settings):
+def test_heartbeat_extends_the_lease_until_the_claim_is_lost(
+    make_review_ticket, make_user, settings
+):
     ticket = make_review_ticket()
     agent, colleague = make_user("hb-agent"), make_user("hb-colleague")
     services.review_claim(ticket_id=ticket.pk, agent=agent)
-    Ticket.objects.filter(pk=ticket.pk).update(claim_expires_at=timezone.now() + timedelta(seconds=5))
+    Ticket.objects.filter(pk=ticket.pk).update(
+        claim_expires_at=timezone.now() + timedelta(seconds=5)
+    )
 
     until = services.review_heartbeat(ticket_id=ticket.pk, agent=agent)
-    assert until is not None and until > timezone.now() + timedelta(seconds=settings.REVIEW_CLAIM_SECONDS - 5)
+    assert until is not None and until > timezone.now() + timedelta(
+        seconds=settings.REVIEW_CLAIM_SECONDS - 5
+    )
 
-    Ticket.objects.filter(pk=ticket.pk).update(claim_expires_at=timezone.now() - timedelta(seconds=1))
+    Ticket.objects.filter(pk=ticket.pk).update(
+        claim_expires_at=timezone.now() - timedelta(seconds=1)
+    )
     services.review_claim(ticket_id=ticket.pk, agent=colleague)
     assert services.review_heartbeat(ticket_id=ticket.pk, agent=agent) is None
 
@@ -113,10 +125,14 @@ def test_heartbeat_extends_the_lease_until_the_claim_is_lost(make_review_ticket,
 def test_expire_claims_task_clears_abandoned_leases(make_review_ticket, agent_user):
     abandoned, live = make_review_ticket(), make_review_ticket()
     now = timezone.now()
-    Ticket.objects.filter(pk=abandoned.pk).update(claimed_by=agent_user, claimed_at=now - timedelta(minutes=10),
-                                                  claim_expires_at=now - timedelta(minutes=5))
-    Ticket.objects.filter(pk=live.pk).update(claimed_by=agent_user, claimed_at=now,
-                                             claim_expires_at=now + timedelta(minutes=5))
+    Ticket.objects.filter(pk=abandoned.pk).update(
+        claimed_by=agent_user,
+        claimed_at=now - timedelta(minutes=10),
+        claim_expires_at=now - timedelta(minutes=5),
+    )
+    Ticket.objects.filter(pk=live.pk).update(
+        claimed_by=agent_user, claimed_at=now, claim_expires_at=now + timedelta(minutes=5)
+    )
 
     assert expire_claims_task.delay().get() == 1
     abandoned.refresh_from_db()
@@ -150,7 +166,9 @@ def test_approve_sends_one_reply_and_records_the_edit(make_review_ticket, agent_
     assert outcome.decision == decision and outcome.reviewer == agent_user
     assert outcome.draft_text == decision.reply_draft and outcome.sent_text == outbound.body_text
     assert outcome.edit_distance == pytest.approx(1 / len(decision.reply_draft), abs=1e-3)
-    assert outcome.ai_category_slug == "card_arrival" and outcome.final_category_slug == "card_arrival"
+    assert (
+        outcome.ai_category_slug == "card_arrival" and outcome.final_category_slug == "card_arrival"
+    )
     assert outcome.seconds_to_decision is not None and outcome.seconds_to_decision >= 0
 
 
@@ -158,7 +176,9 @@ def test_approving_the_unchanged_draft_has_zero_edit_distance(make_review_ticket
     ticket = _claimed(make_review_ticket, agent_user)
     draft = TriageDecision.objects.get(ticket=ticket).reply_draft
 
-    outcome = services.review_approve(ticket_id=ticket.pk, agent=agent_user, body_text=draft.replace("\n", "\r\n") + "\r\n")
+    outcome = services.review_approve(
+        ticket_id=ticket.pk, agent=agent_user, body_text=draft.replace("\n", "\r\n") + "\r\n"
+    )
 
     assert outcome.edit_distance == 0.0
 
@@ -166,8 +186,12 @@ def test_approving_the_unchanged_draft_has_zero_edit_distance(make_review_ticket
 def test_a_double_approve_produces_one_outbound_message(make_review_ticket, agent_user):
     ticket = _claimed(make_review_ticket, agent_user)
 
-    first = services.review_approve(ticket_id=ticket.pk, agent=agent_user, body_text="Thanks, it is on its way.")
-    second = services.review_approve(ticket_id=ticket.pk, agent=agent_user, body_text="Thanks, it is on its way.")
+    first = services.review_approve(
+        ticket_id=ticket.pk, agent=agent_user, body_text="Thanks, it is on its way."
+    )
+    second = services.review_approve(
+        ticket_id=ticket.pk, agent=agent_user, body_text="Thanks, it is on its way."
+    )
 
     assert first.pk == second.pk
     assert OutboundMessage.objects.filter(ticket=ticket).count() == 1
@@ -203,12 +227,18 @@ def test_reject_without_a_reply_closes_the_ticket_with_a_reason(make_review_tick
 def test_reject_with_an_own_reply_sends_it_instead_of_the_draft(make_review_ticket, agent_user):
     ticket = _claimed(make_review_ticket, agent_user)
 
-    outcome = services.review_reject(ticket_id=ticket.pk, agent=agent_user, reason_code="wrong_facts",
-                                     own_reply="Your card was cancelled; a new one is on its way.")
+    outcome = services.review_reject(
+        ticket_id=ticket.pk,
+        agent=agent_user,
+        reason_code="wrong_facts",
+        own_reply="Your card was cancelled; a new one is on its way.",
+    )
 
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.REPLIED
-    assert OutboundMessage.objects.get(ticket=ticket).body_text.startswith("Your card was cancelled")
+    assert OutboundMessage.objects.get(ticket=ticket).body_text.startswith(
+        "Your card was cancelled"
+    )
     assert outcome.reason_code == "wrong_facts" and 0 < outcome.edit_distance <= 1
 
 
@@ -222,8 +252,11 @@ def test_override_records_each_changed_field(make_review_ticket, agent_user, cat
     ticket = _claimed(make_review_ticket, agent_user)
 
     outcome = services.review_override(
-        ticket_id=ticket.pk, agent=agent_user, category=catalogue["categories"]["lost_or_stolen_card"],
-        priority="urgent", team=catalogue["teams"]["cards"],  # unchanged team: not recorded
+        ticket_id=ticket.pk,
+        agent=agent_user,
+        category=catalogue["categories"]["lost_or_stolen_card"],
+        priority="urgent",
+        team=catalogue["teams"]["cards"],  # unchanged team: not recorded
     )
 
     assert outcome.verdict == ReviewOutcome.Decision.OVERRIDDEN
@@ -231,7 +264,10 @@ def test_override_records_each_changed_field(make_review_ticket, agent_user, cat
         "category": {"old": "card_arrival", "new": "lost_or_stolen_card"},
         "priority": {"old": "normal", "new": "urgent"},
     }
-    assert outcome.ai_category_slug == "card_arrival" and outcome.final_category_slug == "lost_or_stolen_card"
+    assert (
+        outcome.ai_category_slug == "card_arrival"
+        and outcome.final_category_slug == "lost_or_stolen_card"
+    )
     ticket.refresh_from_db()
     assert ticket.category.slug == "lost_or_stolen_card" and ticket.priority == "urgent"
     assert ticket.claimed_by == agent_user  # still theirs to answer
@@ -239,19 +275,28 @@ def test_override_records_each_changed_field(make_review_ticket, agent_user, cat
 
 def test_an_override_that_changes_nothing_writes_nothing(make_review_ticket, agent_user, catalogue):
     ticket = _claimed(make_review_ticket, agent_user)
-    assert services.review_override(ticket_id=ticket.pk, agent=agent_user,
-                                    category=catalogue["categories"]["card_arrival"]) is None
+    assert (
+        services.review_override(
+            ticket_id=ticket.pk, agent=agent_user, category=catalogue["categories"]["card_arrival"]
+        )
+        is None
+    )
     assert not ReviewOutcome.objects.filter(ticket=ticket).exists()
 
 
 def test_escalate_hands_the_ticket_to_managers(make_review_ticket, agent_user):
     ticket = _claimed(make_review_ticket, agent_user)
 
-    outcome = services.review_escalate(ticket_id=ticket.pk, agent=agent_user, note="Customer threatens to sue")
+    outcome = services.review_escalate(
+        ticket_id=ticket.pk, agent=agent_user, note="Customer threatens to sue"
+    )
 
     ticket.refresh_from_db()
     assert ticket.escalated_to_manager and ticket.escalated_at and ticket.claimed_by is None
-    assert outcome.verdict == ReviewOutcome.Decision.ESCALATED and outcome.note == "Customer threatens to sue"
+    assert (
+        outcome.verdict == ReviewOutcome.Decision.ESCALATED
+        and outcome.note == "Customer threatens to sue"
+    )
 
 
 def test_snooze_puts_the_ticket_aside(make_review_ticket, agent_user):
@@ -266,9 +311,13 @@ def test_snooze_puts_the_ticket_aside(make_review_ticket, agent_user):
 
 
 def test_approve_without_an_ai_decision_sends_the_agents_text(make_review_ticket, agent_user):
-    ticket = _claimed(make_review_ticket, agent_user, with_decision=False, reasons=["ai_unavailable"])
+    ticket = _claimed(
+        make_review_ticket, agent_user, with_decision=False, reasons=["ai_unavailable"]
+    )
 
-    outcome = services.review_approve(ticket_id=ticket.pk, agent=agent_user, body_text="Written by hand.")
+    outcome = services.review_approve(
+        ticket_id=ticket.pk, agent=agent_user, body_text="Written by hand."
+    )
 
     assert outcome.decision is None and outcome.edit_distance is None
     assert OutboundMessage.objects.get(ticket=ticket).idempotency_key == f"review:{ticket.pk}:none"
@@ -281,11 +330,18 @@ def test_a_new_approval_after_failed_delivery_gets_a_fresh_key(make_review_ticke
     Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.AWAITING_REVIEW)
     services.review_claim(ticket_id=ticket.pk, agent=agent_user)
 
-    services.review_approve(ticket_id=ticket.pk, agent=agent_user, body_text="Second try, new address")
+    services.review_approve(
+        ticket_id=ticket.pk, agent=agent_user, body_text="Second try, new address"
+    )
 
-    keys = sorted(OutboundMessage.objects.filter(ticket=ticket).values_list("idempotency_key", flat=True))
+    keys = sorted(
+        OutboundMessage.objects.filter(ticket=ticket).values_list("idempotency_key", flat=True)
+    )
     decision_pk = TriageDecision.objects.get(ticket=ticket).pk
-    assert keys == [f"review:{ticket.pk}:{decision_pk}", f"review:{ticket.pk}:{decision_pk}:resend1"]
+    assert keys == [
+        f"review:{ticket.pk}:{decision_pk}",
+        f"review:{ticket.pk}:{decision_pk}:resend1",
+    ]
 
 
 # --- audits and brakes ---------------------------------------------------------------------------
@@ -293,37 +349,60 @@ def test_a_new_approval_after_failed_delivery_gets_a_fresh_key(make_review_ticke
 
 def _audit_sample(ticket):
     outbound = OutboundMessage.objects.create(
-        ticket=ticket, kind=OutboundMessage.Kind.EMAIL, idempotency_key=f"auto:{ticket.pk}",
-        to_address=ticket.customer.email, body_text="Auto reply", auto_submitted=True,
+        ticket=ticket,
+        kind=OutboundMessage.Kind.EMAIL,
+        idempotency_key=f"auto:{ticket.pk}",
+        to_address=ticket.customer.email,
+        body_text="Auto reply",
+        auto_submitted=True,
         status=OutboundMessage.Status.SENT,
     )
-    return AuditSample.objects.create(ticket=ticket, outbound=outbound, category_slug="card_arrival",
-                                      decision=TriageDecision.objects.filter(ticket=ticket).first())
+    return AuditSample.objects.create(
+        ticket=ticket,
+        outbound=outbound,
+        category_slug="card_arrival",
+        decision=TriageDecision.objects.filter(ticket=ticket).first(),
+    )
 
 
 def test_grading_an_audit_sample_records_the_grade(make_review_ticket, agent_user):
     sample = _audit_sample(make_review_ticket())
 
-    graded = services.review_audit_grade(sample_id=sample.pk, grade="incorrect", reason_code="wrong_facts",
-                                         grader=agent_user)
+    graded = services.review_audit_grade(
+        sample_id=sample.pk, grade="incorrect", reason_code="wrong_facts", grader=agent_user
+    )
 
-    assert graded.grade == "incorrect" and graded.reason_code == "wrong_facts" and graded.graded_by == agent_user
+    assert (
+        graded.grade == "incorrect"
+        and graded.reason_code == "wrong_facts"
+        and graded.graded_by == agent_user
+    )
     with pytest.raises(ReviewError):
-        services.review_audit_grade(sample_id=sample.pk, grade="correct", reason_code="", grader=agent_user)
+        services.review_audit_grade(
+            sample_id=sample.pk, grade="correct", reason_code="", grader=agent_user
+        )
 
 
 def test_an_incorrect_grade_needs_a_reason(make_review_ticket, agent_user):
     sample = _audit_sample(make_review_ticket())
     with pytest.raises(ReviewError):
-        services.review_audit_grade(sample_id=sample.pk, grade="incorrect", reason_code="", grader=agent_user)
+        services.review_audit_grade(
+            sample_id=sample.pk, grade="incorrect", reason_code="", grader=agent_user
+        )
 
 
 def test_a_manager_resumes_a_braked_category(catalogue, manager_user):
     category = catalogue["categories"]["card_arrival"]
-    category.braked, category.braked_reason, category.braked_at = True, "3 of 10 audited wrong", timezone.now()
+    category.braked, category.braked_reason, category.braked_at = (
+        True,
+        "3 of 10 audited wrong",
+        timezone.now(),
+    )
     category.save()
 
-    resumed = services.review_automation_resume(category_id=category.pk, actor=manager_user, reason="KB article fixed")
+    resumed = services.review_automation_resume(
+        category_id=category.pk, actor=manager_user, reason="KB article fixed"
+    )
 
     assert resumed.braked is False
 
