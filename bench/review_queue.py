@@ -88,7 +88,7 @@ def generate(args: argparse.Namespace) -> None:
                    (ARRAY['low','normal','high','urgent'])[1 + g % 4],
                    1 + g % {customers},
                    cat.ids[1 + g % array_length(cat.ids, 1)],
-                   NULL, 'en', 'bench', 'bench-' || g, '', '{{}}'::jsonb,
+                   cat.teams[1 + g % array_length(cat.ids, 1)], 'en', 'bench', 'bench-' || g, '', '{{}}'::jsonb,
                    CASE WHEN g % {every} <> 0 THEN '[]'::jsonb
                         ELSE (ARRAY['["low_confidence"]', '["high_stakes"]', '["injection_suspected", "low_confidence"]',
                                     '["no_calibrated_threshold"]', '["vip_customer", "high_stakes"]'])[1 + (g / {every}) % 5]::jsonb END,
@@ -96,8 +96,8 @@ def generate(args: argparse.Namespace) -> None:
                    now() + make_interval(mins => ((g * 7) % 1440) - 120),
                    1, now() - make_interval(secs => {args.tickets} - g), now()
             FROM generate_series(1, {args.tickets}) g,
-                 (SELECT array_agg(id ORDER BY id) AS ids FROM support_category) cat""",
-        """UPDATE support_ticket t SET team_id = c.default_team_id FROM support_category c WHERE c.id = t.category_id""",
+                 (SELECT array_agg(id ORDER BY id) AS ids, array_agg(default_team_id ORDER BY id) AS teams
+                  FROM support_category) cat""",
         """INSERT INTO support_message (ticket_id, direction, author_email, author_name, body_text, body_html,
                 body_for_model, headers, message_id, in_reply_to, "references", is_automated, created_at)
             SELECT t.id, 'in', 'customer@bench.example', 'Customer',

@@ -183,3 +183,19 @@ def test_hostile_html_in_a_customer_email_does_not_execute(
     assert dialogs == []
     # The customer's text is shown as text, so the agent can see what was attempted.
     assert page.get_by_text("<script>window.__pwned=2;alert(2)</script>", exact=False).count() >= 1
+
+
+def test_filters_swap_the_results_in_place_and_keep_the_url(logged_in_page, make_user, make_ticket):
+    make_user("agent1")
+    card = make_ticket(subject="Card ticket", category_slug="card_arrival")
+    transfer = make_ticket(subject="Transfer ticket", category_slug="failed_transfer", team_slug="payments")
+    page = logged_in_page("agent1")
+    page.evaluate("window.__samePage = true")
+    assert page.get_by_role("link", name=card.reference).is_visible()
+
+    page.select_option("#f-category", "failed_transfer")
+    page.get_by_role("link", name=card.reference).wait_for(state="detached")
+
+    assert page.get_by_role("link", name=transfer.reference).is_visible()
+    assert page.evaluate("window.__samePage") is True  # htmx swapped the results, no reload
+    assert "category=failed_transfer" in page.url
