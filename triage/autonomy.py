@@ -38,6 +38,9 @@ EDIT_DISTANCE_CUTOFF = 0.3
 # most this old, and never older than the last manager resume.
 BRAKE_WINDOW_SAMPLES = 200
 BRAKE_WINDOW_DAYS = 30
+# The brake re-tests after every grade; requiring a minimum of graded samples keeps one unlucky
+# first grade from pausing a category (1 bad of 1 already has a lower bound of 5% > 2%).
+BRAKE_MIN_SAMPLES = 10
 # Calibration: a sparse category may borrow its team's (then the global) threshold only when it
 # has at least this many reviewed decisions of its own; with none, it stays on human review.
 MIN_OWN_SAMPLES_FOR_POOLING = 10
@@ -171,11 +174,12 @@ def audited_error(*, category: Category, now: datetime | None = None) -> Audited
 
 def brake_evaluate(*, category: Category) -> bool:
     """Brake the category when its audited error exceeds TARGET_ERROR with 95% confidence
-    (lower bound above the target). True when this call braked it."""
+    (lower bound above the target, over at least BRAKE_MIN_SAMPLES grades in the window).
+    True when this call braked it."""
     if category.braked:
         return False
     measured = audited_error(category=category)
-    if measured.lower_bound <= measured.target_error:
+    if measured.graded < BRAKE_MIN_SAMPLES or measured.lower_bound <= measured.target_error:
         return False
     now = timezone.now()
     reason = (

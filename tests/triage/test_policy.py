@@ -13,11 +13,14 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def harmless(demo_tenant: Any) -> Category:
-    category = Category.objects.get(slug="card_arrival")
-    category.auto_threshold = 0.9
-    category.save()
-    return category
+def cards(db: None) -> Team:
+    return Team.objects.create(slug="cards", name="Cards")
+
+
+@pytest.fixture
+def harmless(cards: Team) -> Category:
+    return Category.objects.create(slug="card_arrival", name="Card arrival", default_team=cards, auto_threshold=0.9,
+                                   automation_policy=AutomationPolicy.AUTO_SEND_WHEN_CONFIDENT)
 
 
 def _ticket(*, vip: bool = False) -> Ticket:
@@ -43,12 +46,11 @@ def test_a_confident_harmless_ticket_is_sent_automatically(harmless: Category) -
 
 
 @pytest.mark.parametrize("confidence", [0.5, 0.99, 1.0])
-def test_a_high_stakes_category_always_goes_to_a_human(demo_tenant: Any, settings: Any, confidence: float) -> None:
+def test_a_high_stakes_category_always_goes_to_a_human(cards: Team, confidence: float) -> None:
     # Even with a threshold, a permissive team policy and certainty, high stakes means a human.
-    category = Category.objects.get(slug="lost_or_stolen_card")
-    category.auto_threshold = 0.1
-    category.automation_policy = AutomationPolicy.AUTO_SEND_WHEN_CONFIDENT
-    category.save()
+    category = Category.objects.create(slug="lost_or_stolen_card", name="Lost card", default_team=cards,
+                                       high_stakes=True, auto_threshold=0.1,
+                                       automation_policy=AutomationPolicy.AUTO_SEND_WHEN_CONFIDENT)
     team = category.default_team
     team.automation_policy = AutomationPolicy.AUTO_SEND_WHEN_CONFIDENT
     team.save()
@@ -122,10 +124,8 @@ def test_the_team_policy_overrides_the_category_policy(harmless: Category) -> No
     assert verdict.reasons == ["policy_always_review"]
 
     # And the other way round: a team may allow what its category's default does not.
-    category = Category.objects.get(slug="card_linking")
-    category.automation_policy = AutomationPolicy.ALWAYS_REVIEW
-    category.auto_threshold = 0.5
-    category.save()
+    category = Category.objects.create(slug="card_linking", name="Card linking", default_team=team,
+                                       automation_policy=AutomationPolicy.ALWAYS_REVIEW, auto_threshold=0.5)
     team.automation_policy = AutomationPolicy.AUTO_SEND_WHEN_CONFIDENT
     team.save()
     assert _evaluate(category, team=team).auto_send
