@@ -45,6 +45,7 @@ def main() -> None:
     if args.database_url:
         env = {**os.environ, "DATABASE_URL": args.database_url}
         run(env, "migrate", "--noinput", "-v0")
+        run(env, "import_kb", "--demo", "--reindex")
         print("== PostgreSQL ==")
         print(run(env, "eval_retrieval", "--import-demo", *extra), end="")
 

@@ -1,7 +1,7 @@
 """Knowledge-base retrieval: which chunks answer this ticket?
 
-- PostgreSQL: full-text search over a weighted tsvector (article title A, section heading B,
-  text C) with a GIN index (migration kb 0002), ranked with ``ts_rank`` (D..A weights 0.2..1.0).
+- PostgreSQL: full-text search over a weighted tsvector (article title A, section heading and
+  article tags B, text C) with a GIN index (migration kb 0002), ranked with ``ts_rank``.
 - Anywhere else (the embedded SQLite default): an in-process BM25 index over the same weighted
   fields, rebuilt when the published chunks change.
 
@@ -27,7 +27,7 @@ from triage.kb.models import Article, Chunk
 # Added to a [0, 1]-normalised lexical score: a chunk of the hinted category's articles that
 # matches the query at all outranks every other chunk; unmatched ones still get half of it.
 CATEGORY_BOOST = 1.0
-FIELD_WEIGHTS = {"title": 2.0, "heading": 1.5, "text": 1.0}
+FIELD_WEIGHTS = {"title": 2.0, "heading": 1.5, "tags": 1.5, "text": 1.0}
 BM25_K1 = 1.2
 BM25_B = 0.75
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
@@ -227,11 +227,13 @@ def _bm25_index() -> Bm25Index:
         if cached and cached[0] == key:
             return cached[1]
         documents: dict[int, Counter[str]] = {}
-        for chunk_id, title, heading, text in published.values_list(
-            "id", "article__title", "heading", "text"
+        for chunk_id, title, heading, tags, text in published.values_list(
+            "id", "article__title", "heading", "article__tags", "text"
         ):
             terms: Counter[str] = Counter()
-            for field, value in (("title", title), ("heading", heading), ("text", text)):
+            tag_text = " ".join(str(tag) for tag in tags or [])
+            fields = (("title", title), ("heading", heading), ("tags", tag_text), ("text", text))
+            for field, value in fields:
                 for token in tokenize(value or ""):
                     terms[token] += FIELD_WEIGHTS[field]  # type: ignore[assignment]  # float weights
             documents[chunk_id] = terms

@@ -171,7 +171,8 @@ def kb_article_rechunk(*, article: Article) -> int:
 
 
 def _search_vector_refresh(*, article_id: int) -> None:
-    """Title weighs most (A), then the section heading (B), then the text (C)."""
+    """Title weighs most (A), then the section heading and the article's tags (B), then the
+    text (C)."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
@@ -179,7 +180,9 @@ def _search_vector_refresh(*, article_id: int) -> None:
             """
             UPDATE kb_chunk AS c SET search_vector =
                 setweight(to_tsvector(%s::regconfig, coalesce(a.title, '')), 'A')
-                || setweight(to_tsvector(%s::regconfig, coalesce(c.heading, '')), 'B')
+                || setweight(to_tsvector(%s::regconfig, coalesce(c.heading, '') || ' ' || coalesce(
+                    (SELECT string_agg(tag, ' ') FROM jsonb_array_elements_text(a.tags) AS tag), ''
+                )), 'B')
                 || setweight(to_tsvector(%s::regconfig, coalesce(c.text, '')), 'C')
             FROM kb_article AS a
             WHERE a.id = c.article_id AND c.article_id = %s

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from triage.kb.models import Article, Chunk
-from triage.kb.services import KbImportError, kb_import_demo, kb_import_dir
+from triage.kb.services import KbImportError, kb_import_demo, kb_import_dir, kb_reindex_all
 
 
 class Command(BaseCommand):
@@ -22,14 +22,25 @@ class Command(BaseCommand):
         parser.add_argument(
             "--demo", action="store_true", help="Import the Northwind Bank demo KB."
         )
+        parser.add_argument(
+            "--reindex",
+            action="store_true",
+            help="Then re-chunk every article and rebuild the search index (after an upgrade).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if not options["demo"] and options["dir"] is None:
-            raise CommandError("Give a DIR or --demo.")
+        if not options["demo"] and options["dir"] is None and not options["reindex"]:
+            raise CommandError("Give a DIR, --demo or --reindex.")
+        changed = 0
         try:
-            changed = kb_import_demo() if options["demo"] else kb_import_dir(path=options["dir"])
+            if options["demo"]:
+                changed += kb_import_demo()
+            if options["dir"] is not None:
+                changed += kb_import_dir(path=options["dir"])
         except KbImportError as exc:
             raise CommandError(str(exc)) from exc
+        if options["reindex"]:
+            kb_reindex_all()
         self.stdout.write(
             self.style.SUCCESS(
                 f"{changed} articles created or updated; "
