@@ -90,7 +90,12 @@ def claimable_q(*, now: datetime) -> Q:
 
 
 def _claimable(*, agent: User, now: datetime, skip_ticket_id: int | None) -> QuerySet[Ticket]:
-    queryset = Ticket.objects.filter(handleable_q(agent=agent) & claimable_q(now=now))
+    # The agent's own claim counts as claimable: Next ticket from the queue page resumes the
+    # ticket they were on when it is still the most urgent one.
+    awake = Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now)
+    queryset = Ticket.objects.filter(
+        handleable_q(agent=agent) & (claimable_q(now=now) | (Q(claimed_by=agent) & awake))
+    )
     if skip_ticket_id is not None:
         queryset = queryset.exclude(pk=skip_ticket_id)
     return queryset.order_by(*URGENCY_ORDER)
@@ -133,8 +138,9 @@ def review_claim_next(*, agent: User, skip_ticket_id: int | None = None) -> Clai
                 .first()
             )
             if ticket is not None:
+                if ticket.claimed_by_id != agent.pk:  # resuming keeps the original claim time
+                    ticket.claimed_at = now
                 ticket.claimed_by = agent
-                ticket.claimed_at = now
                 ticket.claim_expires_at = _lease_until(now)
                 ticket.save(
                     update_fields=["claimed_by", "claimed_at", "claim_expires_at", "updated_at"]
@@ -147,7 +153,8 @@ def review_claim_next(*, agent: User, skip_ticket_id: int | None = None) -> Clai
             )
             for candidate in candidates:
                 won = Ticket.objects.filter(
-                    Q(pk=candidate) & claimable_q(now=now), status=Ticket.Status.AWAITING_REVIEW
+                    Q(pk=candidate) & (claimable_q(now=now) | Q(claimed_by=agent)),
+                    status=Ticket.Status.AWAITING_REVIEW,
                 ).update(
                     claimed_by=agent,
                     claimed_at=now,

@@ -491,3 +491,13 @@ def test_agents_claiming_at_the_same_moment_get_different_tickets(catalogue, mak
 
     assert sorted(claimed) == sorted(ticket.pk for ticket in tickets)
     assert connection.vendor == "postgresql"
+
+
+def test_next_ticket_from_the_queue_resumes_my_current_ticket(make_review_ticket, agent_user):
+    current = make_review_ticket(due_in=timedelta(minutes=5))
+    make_review_ticket(due_in=timedelta(hours=5))
+    services.review_claim_next(agent=agent_user)
+
+    again = services.review_claim_next(agent=agent_user)
+
+    assert again.ticket.pk == current.pk and again.released == []
