@@ -43,6 +43,11 @@ class Command(BaseCommand):
             help="Do nothing when a model of this name is already stored and active.",
         )
         parser.add_argument("--no-activate", action="store_true", help="Store without activating.")
+        parser.add_argument(
+            "--refit",
+            action="store_true",
+            help="After evaluation, refit on every row (the threshold is then less reliable).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         name: str = options["name"]
@@ -86,6 +91,7 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 activate=not options["no_activate"],
                 source=source,
+                refit=options["refit"],
             )
         except classifier.ClassifierError as exc:
             raise CommandError(str(exc)) from exc
