@@ -104,10 +104,10 @@ def triage_run_execute(*, ticket_id: int) -> str:
     return triage_run_claimed(ticket_id=ticket_id, started=started).status
 
 
-def triage_run_claimed(*, ticket_id: int, started: datetime) -> TriageOutcome:
+def triage_run_claimed(*, ticket_id: int, started: datetime, use_cache: bool = True) -> TriageOutcome:
     """The pipeline body. Precondition: the caller holds the claim identified by ``started``."""
     try:
-        return _pipeline(ticket_id=ticket_id, started=started)
+        return _pipeline(ticket_id=ticket_id, started=started, use_cache=use_cache)
     except Exception as exc:
         # Never a ticket stuck in triaging: whatever broke, a human gets it, visibly.
         logger.exception("triage pipeline failed for ticket %s", ticket_id)
@@ -117,7 +117,7 @@ def triage_run_claimed(*, ticket_id: int, started: datetime) -> TriageOutcome:
         return TriageOutcome(status="awaiting_review" if decision else "skipped: claim lost", decision=decision)
 
 
-def _pipeline(*, ticket_id: int, started: datetime) -> TriageOutcome:
+def _pipeline(*, ticket_id: int, started: datetime, use_cache: bool) -> TriageOutcome:
     ticket = Ticket.objects.select_related("customer").get(pk=ticket_id)
     messages = list(ticket.messages.order_by("created_at", "id"))
     inbound = [m for m in messages if m.direction == Message.Direction.INBOUND and not m.is_automated]
@@ -170,7 +170,7 @@ def _pipeline(*, ticket_id: int, started: datetime) -> TriageOutcome:
 
     result = chain_run(providers=providers_from_settings(), request=request, validate=validate,
                        repair_instruction=lambda error: prompt.render_repair(error=error),
-                       on_attempt=lambda attempt: _record_attempt(ctx, attempt))
+                       on_attempt=lambda attempt: _record_attempt(ctx, attempt), use_cache=use_cache)
     if result.winner is None or result.winner.output is None:
         reasons = [REASON_AI_UNAVAILABLE] + (["injection_suspected"] if ctx.injection.suspected else [])
         decision = _hand_over_if_ours(
@@ -470,7 +470,8 @@ def triage_rerun(*, ticket_id: int, actor_label: str = "operator") -> TriageOutc
                                                    triage_attempts=F("triage_attempts") + 1)
         ticket_event_record(ticket=ticket, verb="retriage", actor_label=actor_label,
                             before={"status": ticket.status, "decision": previous.pk if previous else None})
-    return triage_run_claimed(ticket_id=ticket_id, started=started)
+    # A re-run asks the provider again: serving the cached answer would only repeat the old one.
+    return triage_run_claimed(ticket_id=ticket_id, started=started, use_cache=False)
 
 
 def decision_summary(decision: TriageDecision) -> dict[str, Any]:

@@ -103,8 +103,10 @@ def _attempt_from(provider: Provider, answer: ProviderAnswer, *, repair: bool) -
 
 
 def chain_run(*, providers: list[Provider], request: TriageRequest, validate: Callable[[str], TriageOutput],
-              repair_instruction: Callable[[str], str], on_attempt: Callable[[Attempt], None]) -> ChainResult:
-    """Run the chain. ``validate`` raises OutputInvalid; ``on_attempt`` gets every failed attempt."""
+              repair_instruction: Callable[[str], str], on_attempt: Callable[[Attempt], None],
+              use_cache: bool = True) -> ChainResult:
+    """Run the chain. ``validate`` raises OutputInvalid; ``on_attempt`` gets every failed attempt.
+    ``use_cache=False`` skips reading the cache (an operator's forced re-run), not writing it."""
     reasons: list[str] = []
     for provider in providers:
         if not provider.available():
@@ -120,7 +122,7 @@ def chain_run(*, providers: list[Provider], request: TriageRequest, validate: Ca
                 continue
             cache_key = budget.cache_key(request_text=request.system_prompt + "\n" + request.user_prompt_redacted,
                                          prompt_version=request.prompt_version, model=provider.model)
-            cached = budget.response_cache_get(cache_key)
+            cached = budget.response_cache_get(cache_key) if use_cache else None
             if cached is not None:
                 attempt = Attempt(provider=provider.name, model=provider.model, content=cached, cache_hit=True,
                                   request_record="(served from cache)")
