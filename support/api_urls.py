@@ -1,7 +1,11 @@
 """The HTTP API for systems that send us tickets. Intake views live in support/intake/."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 
 from support.intake import anymail_inbound  # noqa: F401  (connects anymail's inbound signal)
 from support.intake.webhook import TicketCollectionView, TicketDetailView

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
-from support.models import Ticket, WebhookDelivery, WebhookSource
+from support.models import Ticket, WebhookDelivery
 from support.services import ticket_create
 
 logger = logging.getLogger(__name__)
@@ -47,9 +47,8 @@ def webhook_ticket_accept(*, source: str, webhook_id: str, data: dict[str, Any])
                 actor_label=f"webhook:{source}"[:80],
             )
             if webhook_id:
-                with transaction.atomic():
-                    WebhookDelivery.objects.get_or_create(source=source, webhook_id=webhook_id,
-                                                          defaults={"ticket": ticket})
+                # No savepoint: a unique violation here must roll the ticket back with it.
+                WebhookDelivery.objects.create(source=source, webhook_id=webhook_id, ticket=ticket)
     except IntegrityError:
         # A concurrent delivery with the same webhook-id but another external_id won: ours rolled
         # back entirely, and the sender gets the winner's ticket, as for any replay.
@@ -60,14 +59,14 @@ def webhook_ticket_accept(*, source: str, webhook_id: str, data: dict[str, Any])
     return ticket, created
 
 
-def rate_limit_retry_after(*, source: str) -> int | None:
+def rate_limit_retry_after(*, source: str, limit: int | None = None) -> int | None:
     """Count one request for ``source``; seconds to wait when over its per-minute limit, else None.
 
-    A fixed one-minute window in the cache (Redis in production). If the cache is down we let the
+    ``limit`` is the source's own limit (``WebhookSource.rate_limit_per_minute``), else the
+    setting applies. A fixed one-minute window in the cache (Redis in production). If the cache is down we let the
     request through: losing a ticket is worse than a burst.
     """
-    override = WebhookSource.objects.filter(name=source).values_list("rate_limit_per_minute", flat=True).first()
-    limit = override or settings.WEBHOOK_RATE_LIMIT_PER_MINUTE
+    limit = limit or settings.WEBHOOK_RATE_LIMIT_PER_MINUTE
     now = time.time()
     key = f"intake:rate:{source}:{int(now // 60)}"
     try:

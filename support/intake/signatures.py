@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from django.conf import settings
 from standardwebhooks.webhooks import Webhook
@@ -25,21 +26,29 @@ class SignatureError(Exception):
     """Why a delivery is not authentic; the message goes back in the 401 body."""
 
 
-def webhook_secrets() -> dict[str, list[str]]:
-    """Every source name with its currently valid secrets."""
-    secrets: dict[str, list[str]] = {name: list(values) for name, values in settings.WEBHOOK_SECRETS.items()}
-    for source in WebhookSource.objects.only("name", "secrets", "is_active"):
+@dataclass(frozen=True)
+class VerifiedSource:
+    name: str
+    rate_limit_per_minute: int | None  # the admin's override, if any
+
+
+def webhook_sources() -> dict[str, tuple[list[str], int | None]]:
+    """Every source name with its currently valid secrets and its rate-limit override."""
+    sources: dict[str, tuple[list[str], int | None]] = {
+        name: (list(values), None) for name, values in settings.WEBHOOK_SECRETS.items()
+    }
+    for source in WebhookSource.objects.only("name", "secrets", "is_active", "rate_limit_per_minute"):
         if not source.is_active:
-            secrets.pop(source.name, None)
+            sources.pop(source.name, None)
             continue
-        lines = [line.strip() for line in source.secrets.splitlines() if line.strip()]
-        secrets.setdefault(source.name, [])
-        secrets[source.name] += [line for line in lines if line not in secrets[source.name]]
-    return {name: values for name, values in secrets.items() if values}
+        secrets = sources.get(source.name, ([], None))[0]
+        secrets += [line.strip() for line in source.secrets.splitlines() if line.strip() and line.strip() not in secrets]
+        sources[source.name] = (secrets, source.rate_limit_per_minute)
+    return {name: config for name, config in sources.items() if config[0]}
 
 
-def signature_verify(*, body: bytes, headers: Mapping[str, str]) -> str:
-    """Return the name of the source whose secret signed ``body``, or raise ``SignatureError``."""
+def signature_verify(*, body: bytes, headers: Mapping[str, str]) -> VerifiedSource:
+    """Return the source whose secret signed ``body``, or raise ``SignatureError``."""
     values = {name: headers.get(name, "") for name in SIGNATURE_HEADERS}
     missing = [name for name, value in values.items() if not value]
     if missing:
@@ -54,11 +63,11 @@ def signature_verify(*, body: bytes, headers: Mapping[str, str]) -> str:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise SignatureError("body is not UTF-8, its signature can't be checked") from None
-    for source, secrets in webhook_secrets().items():
+    for name, (secrets, rate_limit) in webhook_sources().items():
         for secret in secrets:
             try:
                 Webhook(secret).verify(text, values, json_parse=False)
             except Exception:  # a mismatch, a malformed header or a bad secret: try the next one
                 continue
-            return source
+            return VerifiedSource(name=name, rate_limit_per_minute=rate_limit)
     raise SignatureError("no valid signature for any configured source")

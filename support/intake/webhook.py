@@ -16,7 +16,12 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -26,9 +31,13 @@ from rest_framework.views import APIView
 
 from support.api_auth import ApiTokenAuthentication
 from support.intake import schema  # noqa: F401  (registers the token auth scheme)
-from support.intake.services import rate_limit_retry_after, webhook_delivery_find, webhook_ticket_accept
+from support.intake.services import (
+    rate_limit_retry_after,
+    webhook_delivery_find,
+    webhook_ticket_accept,
+)
 from support.intake.signatures import SignatureError, signature_verify
-from support.models import ApiToken, Message, Ticket
+from support.models import ApiToken, Message, Ticket, WebhookSource
 
 MAX_JSON_DEPTH = 32
 
@@ -259,14 +268,16 @@ class TicketCollectionView(APIView):
 
         if isinstance(request.auth, ApiToken):
             source = request.auth.name
+            limit = WebhookSource.objects.filter(name=source).values_list("rate_limit_per_minute", flat=True).first()
         else:
             try:
-                source = signature_verify(body=body, headers=request.headers)
+                verified = signature_verify(body=body, headers=request.headers)
             except SignatureError as exc:
                 return _error(401, f"Signature check failed: {exc}.",
                               headers={"WWW-Authenticate": 'Token realm="switchboard"'})
+            source, limit = verified.name, verified.rate_limit_per_minute
 
-        retry_after = rate_limit_retry_after(source=source)
+        retry_after = rate_limit_retry_after(source=source, limit=limit)
         if retry_after is not None:
             return _error(429, f"Rate limit for source {source!r} exceeded.",
                           headers={"Retry-After": str(retry_after)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -42,7 +42,7 @@ def signed_headers(body: bytes, *, secret: str = SECRET, webhook_id: str | None 
                    when: datetime | None = None) -> dict[str, str]:
     """Headers exactly as a Standard Webhooks sender builds them, with the reference library."""
     webhook_id = webhook_id or f"msg_{secrets.token_hex(8)}"
-    when = when or datetime.now(tz=timezone.utc)
+    when = when or datetime.now(tz=UTC)
     signature = Webhook(secret).sign(msg_id=webhook_id, timestamp=when, data=body.decode())
     return {"webhook-id": webhook_id, "webhook-timestamp": str(int(when.timestamp())),
             "webhook-signature": signature}
@@ -92,7 +92,7 @@ def test_an_immediate_replay_of_the_same_webhook_id_returns_200_and_the_same_tic
 @pytest.mark.django_db
 def test_a_replay_days_later_returns_the_same_ticket(client):
     # Given a delivery accepted on Monday
-    start = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     body = as_body(payload())
     with time_machine.travel(start, tick=False):
         first = post(client, body, signed_headers(body, webhook_id="msg_days"))
@@ -112,7 +112,7 @@ def test_a_replay_days_later_returns_the_same_ticket(client):
 
 @pytest.mark.django_db
 def test_a_replay_with_the_old_timestamp_days_later_is_refused_as_stale(client):
-    start = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     body = as_body(payload())
     with time_machine.travel(start, tick=False):
         headers = signed_headers(body, webhook_id="msg_stale_replay")
@@ -161,14 +161,14 @@ def test_a_bad_signature_header_is_refused(client, mutate):
 @pytest.mark.parametrize("offset", [timedelta(minutes=-6), timedelta(minutes=6)], ids=["old", "future"])
 def test_a_timestamp_outside_five_minutes_is_refused(client, offset):
     body = as_body(payload())
-    headers = signed_headers(body, when=datetime.now(tz=timezone.utc) + offset)
+    headers = signed_headers(body, when=datetime.now(tz=UTC) + offset)
     assert post(client, body, headers).status_code == 401
 
 
 @pytest.mark.django_db
 def test_a_timestamp_inside_the_tolerance_is_accepted(client):
     body = as_body(payload())
-    headers = signed_headers(body, when=datetime.now(tz=timezone.utc) - timedelta(minutes=4))
+    headers = signed_headers(body, when=datetime.now(tz=UTC) - timedelta(minutes=4))
     assert post(client, body, headers).status_code == 202
 
 
@@ -285,3 +285,37 @@ def test_the_rate_limit_is_per_source_with_retry_after(client, settings):
 
     body = as_body(payload(external_id="crm-rl"))
     assert post(client, body, signed_headers(body, secret=other)).status_code == 202
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("same_webhook_id", [True, False], ids=["same-webhook-id", "same-external-id"])
+def test_racing_deliveries_create_one_ticket(same_webhook_id):
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    body = as_body(payload(external_id="race-1"))
+    shared = signed_headers(body, webhook_id="msg_race")
+    barrier = threading.Barrier(8)
+    codes: list[int] = []
+
+    def deliver() -> None:
+        headers = shared if same_webhook_id else signed_headers(body)
+        barrier.wait()
+        try:
+            codes.append(post(Client(), body, headers).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(codes) == [200] * 7 + [202]
+    assert Ticket.objects.count() == 1
+    expected_deliveries = 1 if same_webhook_id else 8
+    assert WebhookDelivery.objects.filter(ticket=Ticket.objects.get()).count() == expected_deliveries
