@@ -14,18 +14,20 @@ import logging
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
-from scipy.stats import beta
 
 from support.models import Category, OutboundMessage, Ticket
 from support.services import ticket_event_record
 from triage.models import Alert, AutomationEvent, TriageDecision
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +52,28 @@ CALIBRATION_WINDOW_DAYS = 90
 # --- Statistics -------------------------------------------------------------------------------
 
 
+def error_upper_bounds(*, errors: np.ndarray, totals: np.ndarray, confidence: float = CONFIDENCE_LEVEL) -> np.ndarray:
+    """One-sided Clopper-Pearson upper bounds, vectorised; 1.0 without data or when all wrong."""
+    from scipy.stats import beta  # imported here: scipy.stats costs seconds at worker start
+
+    errors = np.asarray(errors, dtype=float)
+    totals = np.asarray(totals, dtype=float)
+    valid = (totals > 0) & (errors < totals)
+    bounds = np.ones_like(totals, dtype=float)
+    if valid.any():
+        bounds[valid] = beta.ppf(confidence, errors[valid] + 1, totals[valid] - errors[valid])
+    return bounds
+
+
 def error_upper_bound(*, errors: int, total: int, confidence: float = CONFIDENCE_LEVEL) -> float:
     """One-sided Clopper-Pearson upper bound on the error rate; 1.0 without data."""
-    if total <= 0:
-        return 1.0
-    if errors >= total:
-        return 1.0
-    return float(beta.ppf(confidence, errors + 1, total - errors))
+    return float(error_upper_bounds(errors=np.array([errors]), totals=np.array([total]), confidence=confidence)[0])
 
 
 def error_lower_bound(*, errors: int, total: int, confidence: float = CONFIDENCE_LEVEL) -> float:
     """One-sided Clopper-Pearson lower bound on the error rate; 0.0 without errors."""
+    from scipy.stats import beta
+
     if total <= 0 or errors <= 0:
         return 0.0
     return float(beta.ppf(1 - confidence, errors, total - errors + 1))
@@ -102,7 +115,7 @@ def automation_record_sent(*, ticket: Ticket, outbound: OutboundMessage, decisio
     return sample
 
 
-def audit_grade_record(*, sample: Any, grade: str, reason_code: str, grader: AbstractBaseUser) -> None:
+def audit_grade_record(*, sample: Any, grade: str, reason_code: str, grader: User) -> None:
     """Record a reviewer's after-the-fact grade of an auto-sent reply, then re-evaluate the brake
     of its category. Re-grading a sample replaces the grade (a correction)."""
     from review.models import AuditSample, ReviewOutcome
@@ -208,10 +221,10 @@ def brake_evaluate(*, category: Category) -> bool:
     return True
 
 
-def automation_resume(*, category: Category, actor: AbstractBaseUser, reason: str) -> None:
+def automation_resume(*, category: Category, actor: User, reason: str) -> None:
     """A manager releases the brake. Grades from before the resume no longer count towards the
     next brake decision (the window restarts), so the brake does not re-engage on old evidence."""
-    if not actor.has_perm("support.manage_automation"):  # type: ignore[attr-defined]  # User has has_perm
+    if not actor.has_perm("support.manage_automation"):
         raise PermissionDenied("resuming automation needs the manage_automation permission")
     if not reason.strip():
         raise ValueError("a reason is required to resume automation")
@@ -285,6 +298,8 @@ def reviewed_decisions(*, since: datetime) -> list[ReviewedDecision]:
                      "ai_category_slug", "final_category_slug", "edit_distance")
     )
     for decision_id, confidence, decision_slug, verdict, ai_slug, final_slug, edit_distance in rows.iterator():
+        if confidence is None:
+            continue
         ai_slug = ai_slug or decision_slug
         latest[decision_id] = ReviewedDecision(
             category=ai_slug, confidence=float(confidence),
@@ -299,6 +314,8 @@ def reviewed_decisions(*, since: datetime) -> list[ReviewedDecision]:
     )
     found = list(latest.values())
     for confidence, slug, grade in audits.iterator():
+        if confidence is None:
+            continue
         found.append(ReviewedDecision(category=slug, confidence=float(confidence),
                                       error=grade == AuditSample.Grade.INCORRECT))
     return found
@@ -312,26 +329,27 @@ def threshold_choose(*, decisions: list[ReviewedDecision], target_error: float) 
     """
     total = len(decisions)
     errors_total = sum(decision.error for decision in decisions)
-    ordered = sorted(decisions, key=lambda decision: decision.confidence, reverse=True)
-    # Walk from the most confident down, keeping counts of the set "confidence >= t".
-    best: ThresholdChoice | None = None
-    above = errors_above = 0
-    index = 0
-    while index < len(ordered):
-        threshold = ordered[index].confidence
-        # Take every decision tied at this confidence: the set is "confidence >= threshold".
-        while index < len(ordered) and ordered[index].confidence == threshold:
-            above += 1
-            errors_above += int(ordered[index].error)
-            index += 1
-        bound = error_upper_bound(errors=errors_above, total=above)
-        if bound <= target_error:
-            best = ThresholdChoice(threshold=threshold, total=total, errors=errors_total, above=above,
-                                   errors_above=errors_above, upper_bound=bound)
-    if best is not None:
-        return best
-    return ThresholdChoice(threshold=None, total=total, errors=errors_total, above=0, errors_above=0,
-                           upper_bound=1.0)
+    none = ThresholdChoice(threshold=None, total=total, errors=errors_total, above=0, errors_above=0, upper_bound=1.0)
+    if not decisions:
+        return none
+    confidences = np.array([decision.confidence for decision in decisions], dtype=float)
+    wrong = np.array([decision.error for decision in decisions], dtype=float)
+    order = np.argsort(-confidences, kind="stable")
+    confidences, wrong = confidences[order], wrong[order]
+    # For each distinct confidence t (descending), the counts of the set "confidence >= t":
+    # the last index of each run of ties.
+    above = np.arange(1, len(confidences) + 1)
+    errors_above = np.cumsum(wrong)
+    last_of_tie = np.append(confidences[1:] != confidences[:-1], True)
+    thresholds, above, errors_above = confidences[last_of_tie], above[last_of_tie], errors_above[last_of_tie]
+    bounds = error_upper_bounds(errors=errors_above, totals=above)
+    passing = np.flatnonzero(bounds <= target_error)
+    if passing.size == 0:
+        return none
+    lowest = passing[-1]  # thresholds descend: the last passing one is the lowest
+    return ThresholdChoice(threshold=float(thresholds[lowest]), total=total, errors=int(errors_total),
+                           above=int(above[lowest]), errors_above=int(errors_above[lowest]),
+                           upper_bound=float(bounds[lowest]))
 
 
 def thresholds_calibrate(*, target_error: float, since: datetime | None = None,

@@ -13,6 +13,7 @@ confidence is not calibrated on the scale that threshold was chosen on, and the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -85,7 +86,7 @@ def policy_evaluate(
     team: Team | None,
     confidence: float | None,
     high_stakes_probability: float | None,
-    risk_flags: list[str],
+    risk_flags: Sequence[str],
     chain_healthy: bool,
 ) -> PolicyVerdict:
     """Decide auto-send vs human review. Auto-send only when every condition holds."""

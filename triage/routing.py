@@ -8,13 +8,16 @@ could both pick the same agent and push them over their cap.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Count, Q
 
 from support.models import AgentProfile, Category, Team, Ticket
 from support.services import ticket_event_record
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # Tickets that still need somebody: they count towards an agent's load.
 OPEN_STATUSES = (Ticket.Status.NEW, Ticket.Status.TRIAGING, Ticket.Status.AWAITING_REVIEW)
@@ -23,7 +26,7 @@ OPEN_STATUSES = (Ticket.Status.NEW, Ticket.Status.TRIAGING, Ticket.Status.AWAITI
 @dataclass(frozen=True)
 class RoutingResult:
     team: Team | None
-    assignee: AbstractBaseUser | None
+    assignee: User | None
 
 
 def _language_matches(profile: AgentProfile, language: str) -> bool:
@@ -45,7 +48,7 @@ def agent_candidates(*, team: Team, category: Category | None, language: str) ->
     )
     required_language = (category.required_language if category else "") or ""
     required_skills = set(category.required_skills or []) if category else set()
-    eligible = [
+    eligible: list[AgentProfile] = [
         profile for profile in profiles
         if profile.open_load < profile.max_open_tickets  # type: ignore[attr-defined]  # annotated
         and (not required_language or _language_matches(profile, required_language))
