@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from datetime import datetime, time, timezone as dt_timezone
+from datetime import UTC, datetime, time
 from decimal import Decimal
 
 from django.conf import settings
@@ -35,17 +35,22 @@ def cost_compute(*, model: str, tokens_in: int, tokens_out: int) -> Decimal:
         if tokens_in or tokens_out:
             logger.warning("no price for model %s in LLM_PRICES: cost recorded as 0", model)
         return Decimal(0)
-    cost = (Decimal(str(prices.get("input", 0))) * tokens_in + Decimal(str(prices.get("output", 0))) * tokens_out) / _MILLION
+    cost = (
+        Decimal(str(prices.get("input", 0))) * tokens_in
+        + Decimal(str(prices.get("output", 0))) * tokens_out
+    ) / _MILLION
     return cost.quantize(Decimal("0.00000001"))
 
 
 def _day_start(now: datetime | None = None) -> datetime:
     now = now or timezone.now()
-    return datetime.combine(now.astimezone(dt_timezone.utc).date(), time.min, tzinfo=dt_timezone.utc)
+    return datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
 
 
 def budget_spent_today() -> Decimal:
-    total = TriageDecision.objects.filter(created_at__gte=_day_start()).aggregate(total=Sum("cost_usd"))["total"]
+    total = TriageDecision.objects.filter(created_at__gte=_day_start()).aggregate(
+        total=Sum("cost_usd")
+    )["total"]
     return Decimal(total or 0)
 
 
@@ -61,9 +66,14 @@ def budget_alert_raise() -> Alert:
         dedupe_key=f"budget_exceeded:{day}",
         defaults={
             "kind": Alert.Kind.BUDGET_EXCEEDED,
-            "message": f"Daily LLM budget of ${settings.LLM_DAILY_BUDGET_USD:.2f} reached (${spent:.4f} spent "
-                       f"on {day}); triage uses the local provider until midnight UTC.",
-            "details": {"day": day, "spent_usd": str(spent), "budget_usd": settings.LLM_DAILY_BUDGET_USD},
+            "message": f"Daily LLM budget of ${settings.LLM_DAILY_BUDGET_USD:.2f} reached "
+            f"(${spent:.4f} spent "
+            f"on {day}); triage uses the local provider until midnight UTC.",
+            "details": {
+                "day": day,
+                "spent_usd": str(spent),
+                "budget_usd": settings.LLM_DAILY_BUDGET_USD,
+            },
         },
     )
     return alert

@@ -14,17 +14,22 @@ from decimal import Decimal, InvalidOperation
 from triage.injection import EMAIL_RE, URL_RE
 from triage.pii import PHONE_RE
 
-# An identifier: letters and digits mixed with at least 4 digits (ORD-2024-0042, TX99812, #48213977),
+# An identifier: letters and digits mixed with at least 4 digits (ORD-2024-0042, TX99812),
+# #48213977,
 # or a long run of digits introduced by an order/transaction word.
 ID_RE = re.compile(
     r"(?<![\w-])#?(?=[A-Za-z0-9-]*[A-Za-z])(?=(?:[A-Za-z-]*\d){4})[A-Za-z0-9][A-Za-z0-9-]{4,}[A-Za-z0-9](?![\w-])"
-    r"|(?<![\w-])#?\d{6,}(?![\w-])|#\d{4,}")
+    r"|(?<![\w-])#?\d{6,}(?![\w-])|#\d{4,}"
+)
 ID_AFTER_WORD_RE = re.compile(
     r"\b(?:order|transaction|txn|invoice|reference|ref|case|ticket|payment|transfer|account)s?"
-    r"(?:\s+(?:id|number|no\.?|nr\.?))?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9-]{3,})", re.IGNORECASE)
+    r"(?:\s+(?:id|number|no\.?|nr\.?))?\s*[:#]?\s*([A-Za-z0-9][A-Za-z0-9-]{3,})",
+    re.IGNORECASE,
+)
 AMOUNT_RE = re.compile(
     r"(?:[$€£¥]\s?\d[\d,]*(?:\.\d+)?|\d[\d,]*(?:\.\d+)?\s?(?:USD|EUR|GBP|CHF|JPY|dollars?|euros?|pounds?)\b)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,11 @@ def _amount_value(text: str) -> Decimal | None:
 
 def _ids(text: str) -> set[str]:
     found = {match.group(0).lstrip("#").upper() for match in ID_RE.finditer(text)}
-    found |= {match.group(1).upper() for match in ID_AFTER_WORD_RE.finditer(text) if any(ch.isdigit() for ch in match.group(1))}
+    found |= {
+        match.group(1).upper()
+        for match in ID_AFTER_WORD_RE.finditer(text)
+        if any(ch.isdigit() for ch in match.group(1))
+    }
     return found
 
 
@@ -79,7 +88,11 @@ def grounding_check(*, draft: str, sources: list[str]) -> list[UngroundedItem]:
     text = AMOUNT_RE.sub(" ", text)
     for phone in (match.group(0) for match in PHONE_RE.finditer(text)):
         digits = _digits(phone)
-        if 7 <= len(digits) <= 15 and digits not in corpus_digits and digits not in corpus_digit_runs:
+        if (
+            7 <= len(digits) <= 15
+            and digits not in corpus_digits
+            and digits not in corpus_digit_runs
+        ):
             missing.append(UngroundedItem("phone", phone.strip()))
     text = PHONE_RE.sub(" ", text)
     for identifier in sorted(_ids(text)):

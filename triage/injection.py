@@ -5,6 +5,9 @@ Neither decides anything on its own: a hit becomes a risk flag with evidence (th
 in ``TriageDecision.flag_details``, and ``triage.policy`` forces a human review for it.
 """
 
+# The rule table is long regular expressions; splitting them would hide what they match.
+# ruff: noqa: E501
+
 from __future__ import annotations
 
 import base64
@@ -20,45 +23,126 @@ INJECTION_THRESHOLD = 0.5
 
 # (rule name, weight, pattern). Patterns run on normalised text (see _normalise).
 _RULES: list[tuple[str, float, re.Pattern[str]]] = [
-    ("override_instructions", 0.8, re.compile(
-        r"\b(ignore|disregard|forget|override|bypass|skip)\b.{0,40}\b(previous|prior|above|earlier|all|any|your|the|system)\b"
-        r".{0,30}\b(instruction|instructions|rules|prompt|prompts|guidelines|directions|policy|policies|context)\b")),
-    ("new_instructions", 0.6, re.compile(
-        r"\b(new|updated|real|actual|secret|hidden)\s+(instructions|system prompt|rules|task)\b\s*[:\-]")),
-    ("reveal_prompt", 0.7, re.compile(
-        r"\b(reveal|print|show|repeat|output|display|tell me|give me|what (is|are))\b.{0,40}"
-        r"\b(system prompt|your (instructions|prompt|rules)|initial prompt|hidden prompt|internal marker|confidential)")),
-    ("role_play", 0.6, re.compile(
-        r"\b(you are now|from now on,? you|act as|pretend (to be|you are)|roleplay|role-play|role play|"
-        r"developer mode|dan mode|jailbreak|do anything now|simulate (a|an))\b")),
-    ("role_marker", 0.5, re.compile(r"(^|\n)\s*(system|assistant|developer)\s*:|<\|?(im_start|system|endoftext)\|?>|\[/?inst\]|###\s*(system|instruction)")),
-    ("delimiter_break", 0.6, re.compile(r"</?\s*untrusted_ticket\s*>|end of (ticket|user input|untrusted)")),
-    ("exfiltrate_copy", 0.7, re.compile(
-        r"\b(cc|bcc|forward|send|copy|email|e-mail|mail)\b.{0,40}\b(this|the|a copy|all|conversation|thread|"
-        r"ticket|reply|answer|details|data|history|everything)\b.{0,40}\bto\b.{0,10}[\w.+-]+@[\w-]+\.[\w.]+")),
+    (
+        "override_instructions",
+        0.8,
+        re.compile(
+            r"\b(ignore|disregard|forget|override|bypass|skip)\b.{0,40}\b(previous|prior|above|earlier|all|any|your|the|system)\b"
+            r".{0,30}\b(instruction|instructions|rules|prompt|prompts|guidelines|directions|policy|policies|context)\b"
+        ),
+    ),
+    (
+        "new_instructions",
+        0.6,
+        re.compile(
+            r"\b(new|updated|real|actual|secret|hidden)\s+(instructions|system prompt|rules|task)\b\s*[:\-]"
+        ),
+    ),
+    (
+        "reveal_prompt",
+        0.7,
+        re.compile(
+            r"\b(reveal|print|show|repeat|output|display|tell me|give me|what (is|are))\b.{0,40}"
+            r"\b(system prompt|your (instructions|prompt|rules)|initial prompt|hidden prompt|internal marker|confidential)"
+        ),
+    ),
+    (
+        "role_play",
+        0.6,
+        re.compile(
+            r"\b(you are now|from now on,? you|act as|pretend (to be|you are)|roleplay|role-play|role play|"
+            r"developer mode|dan mode|jailbreak|do anything now|simulate (a|an))\b"
+        ),
+    ),
+    (
+        "role_marker",
+        0.5,
+        re.compile(
+            r"(^|\n)\s*(system|assistant|developer)\s*:|<\|?(im_start|system|endoftext)\|?>|\[/?inst\]|###\s*(system|instruction)"
+        ),
+    ),
+    (
+        "delimiter_break",
+        0.6,
+        re.compile(r"</?\s*untrusted_ticket\s*>|end of (ticket|user input|untrusted)"),
+    ),
+    (
+        "exfiltrate_copy",
+        0.7,
+        re.compile(
+            r"\b(cc|bcc|forward|send|copy|email|e-mail|mail)\b.{0,40}\b(this|the|a copy|all|conversation|thread|"
+            r"ticket|reply|answer|details|data|history|everything)\b.{0,40}\bto\b.{0,10}[\w.+-]+@[\w-]+\.[\w.]+"
+        ),
+    ),
     ("cc_address", 0.5, re.compile(r"\b(cc|bcc)\s*[:\-]?\s*[\w.+-]+@[\w-]+\.[\w.]+")),
-    ("markdown_exfiltration", 0.7, re.compile(
-        r"!?\[[^\]]{0,200}\]\(\s*https?://[^)\s]*(\?|&)[^)\s]*=|!\[[^\]]{0,200}\]\(\s*https?://")),
-    ("include_link", 0.4, re.compile(
-        r"\b(include|add|append|insert|put)\b.{0,30}\b(link|url|image|markdown)\b")),
-    ("model_directed", 0.4, re.compile(r"\b(ai|assistant|chatbot|language model|llm|gpt|bot)\b.{0,30}\b(must|should|will|shall|need to)\b")),
+    (
+        "markdown_exfiltration",
+        0.7,
+        re.compile(
+            r"!?\[[^\]]{0,200}\]\(\s*https?://[^)\s]*(\?|&)[^)\s]*=|!\[[^\]]{0,200}\]\(\s*https?://"
+        ),
+    ),
+    (
+        "include_link",
+        0.4,
+        re.compile(r"\b(include|add|append|insert|put)\b.{0,30}\b(link|url|image|markdown)\b"),
+    ),
+    (
+        "model_directed",
+        0.4,
+        re.compile(
+            r"\b(ai|assistant|chatbot|language model|llm|gpt|bot)\b.{0,30}\b(must|should|will|shall|need to)\b"
+        ),
+    ),
     # Customers say "refund me immediately" all the time; only "without review" is a real tell.
-    ("tool_authority", 0.5, re.compile(
-        r"\b(approve|issue|grant|refund|transfer|close|delete|remove)\b.{0,40}\bwithout (review|checking|approval|verification)\b")),
-    ("steer_classification", 0.3, re.compile(
-        r"\b(classify|categori[sz]e|label|tag)\b.{0,20}\b(this|it|the ticket|my ticket|me)\b.{0,10}\bas\b")),
+    (
+        "tool_authority",
+        0.5,
+        re.compile(
+            r"\b(approve|issue|grant|refund|transfer|close|delete|remove)\b.{0,40}\bwithout (review|checking|approval|verification)\b"
+        ),
+    ),
+    (
+        "steer_classification",
+        0.3,
+        re.compile(
+            r"\b(classify|categori[sz]e|label|tag)\b.{0,20}\b(this|it|the ticket|my ticket|me)\b.{0,10}\bas\b"
+        ),
+    ),
     # Other languages: the same override in the languages our customers write in.
-    ("override_fr", 0.8, re.compile(r"\b(ignore[rz]?|oublie[rz]?)\b.{0,30}\b(instructions|consignes|regles)\b")),
-    ("override_de", 0.8, re.compile(r"\b(ignoriere|ignorieren|vergiss|vergessen)\b.{0,40}\b(anweisungen|instruktionen|regeln|vorgaben)\b")),
-    ("override_es_pt_it", 0.8, re.compile(
-        r"\b(ignora|ignore|ignorar|olvida|esquece|esqueca|dimentica)\b.{0,40}\b(instrucciones|instrucoes|istruzioni|reglas|regole|regras)\b")),
+    (
+        "override_fr",
+        0.8,
+        re.compile(r"\b(ignore[rz]?|oublie[rz]?)\b.{0,30}\b(instructions|consignes|regles)\b"),
+    ),
+    (
+        "override_de",
+        0.8,
+        re.compile(
+            r"\b(ignoriere|ignorieren|vergiss|vergessen)\b.{0,40}\b(anweisungen|instruktionen|regeln|vorgaben)\b"
+        ),
+    ),
+    (
+        "override_es_pt_it",
+        0.8,
+        re.compile(
+            r"\b(ignora|ignore|ignorar|olvida|esquece|esqueca|dimentica)\b.{0,40}\b(instrucciones|instrucoes|istruzioni|reglas|regole|regras)\b"
+        ),
+    ),
     ("override_nl", 0.8, re.compile(r"\b(negeer|vergeet)\b.{0,40}\b(instructies|regels)\b")),
-    ("reveal_other_lang", 0.6, re.compile(
-        r"\b(prompt systeme|systemprompt|prompt del sistema|prompt de sistema|prompt do sistema|systeemprompt)\b")),
+    (
+        "reveal_other_lang",
+        0.6,
+        re.compile(
+            r"\b(prompt systeme|systemprompt|prompt del sistema|prompt de sistema|prompt do sistema|systeemprompt)\b"
+        ),
+    ),
 ]
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "|": "i"})
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "|": "i"}
+)
 _SPACED = re.compile(r"\b(?:[a-z][ .\-_*]){3,}[a-z]\b")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
 
@@ -72,7 +156,9 @@ class InjectionResult:
 
 
 def _strip_accents(text: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    return "".join(
+        ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
+    )
 
 
 def _normalise_variants(text: str) -> list[str]:
@@ -84,7 +170,9 @@ def _normalise_variants(text: str) -> list[str]:
     joined = _SPACED.sub(lambda m: re.sub(r"[ .\-_*]", "", m.group(0)), base)
     if joined != base:
         variants.append(joined)
-    leet = re.sub(r"(?<=[a-z])[013457@$|]|[013457@$|](?=[a-z])", lambda m: m.group(0).translate(_LEET), joined)
+    leet = re.sub(
+        r"(?<=[a-z])[013457@$|]|[013457@$|](?=[a-z])", lambda m: m.group(0).translate(_LEET), joined
+    )
     if leet != joined:
         variants.append(leet)
     for blob in _BASE64.findall(text):
@@ -111,8 +199,12 @@ def injection_scan(text: str) -> InjectionResult:
                 hits[name] = match.group(0).strip()[:200]
                 weights[name] = weight
     score = min(1.0, sum(weights.values()))
-    return InjectionResult(score=round(score, 3), suspected=score >= INJECTION_THRESHOLD,
-                           rules=sorted(hits), evidence=[hits[name] for name in sorted(hits)])
+    return InjectionResult(
+        score=round(score, 3),
+        suspected=score >= INJECTION_THRESHOLD,
+        rules=sorted(hits),
+        evidence=[hits[name] for name in sorted(hits)],
+    )
 
 
 # --- Output scanning ----------------------------------------------------------------------------
@@ -127,24 +219,37 @@ SECRET_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("webhook_secret", re.compile(r"\bwhsec_[A-Za-z0-9+/=]{16,}")),
     ("private_key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")),
-    ("password_assignment", re.compile(r"\b(password|passwd|secret|api[_ -]?key|token)\s*[:=]\s*\S{6,}", re.IGNORECASE)),
+    (
+        "password_assignment",
+        re.compile(r"\b(password|passwd|secret|api[_ -]?key|token)\s*[:=]\s*\S{6,}", re.IGNORECASE),
+    ),
 ]
 
 
 @dataclass(frozen=True)
 class OutputFinding:
-    flag: str          # the risk flag it raises
-    kind: str          # what was found
+    flag: str  # the risk flag it raises
+    kind: str  # what was found
     evidence: str
 
 
 def _host_allowed(host: str, allow_list: list[str]) -> bool:
     host = host.lower().rstrip(".")
-    return any(host == allowed or host.endswith("." + allowed) for allowed in (a.lower() for a in allow_list))
+    return any(
+        host == allowed or host.endswith("." + allowed)
+        for allowed in (a.lower() for a in allow_list)
+    )
 
 
-def output_scan(*, text: str, canary: str, customer_email: str, own_addresses: list[str],
-                other_customer_emails: set[str] | None = None, allow_list: list[str] | None = None) -> list[OutputFinding]:
+def output_scan(
+    *,
+    text: str,
+    canary: str,
+    customer_email: str,
+    own_addresses: list[str],
+    other_customer_emails: set[str] | None = None,
+    allow_list: list[str] | None = None,
+) -> list[OutputFinding]:
     """Check what a model wrote before anyone sees it as ours.
 
     - the system prompt's canary token (the prompt leaked: the model followed the ticket, not us);
@@ -167,9 +272,15 @@ def output_scan(*, text: str, canary: str, customer_email: str, own_addresses: l
     for address in {match.lower() for match in EMAIL_RE.findall(folded)}:
         if address in known:
             continue
-        kind = "other_customer_address" if other_customer_emails and address in other_customer_emails else "unknown_address"
+        kind = (
+            "other_customer_address"
+            if other_customer_emails and address in other_customer_emails
+            else "unknown_address"
+        )
         findings.append(OutputFinding("unsafe_output", kind, address))
     for kind, pattern in SECRET_PATTERNS:
         for match in pattern.finditer(folded):
-            findings.append(OutputFinding("unsafe_output", f"secret_{kind}", match.group(0)[:12] + "…"))
+            findings.append(
+                OutputFinding("unsafe_output", f"secret_{kind}", match.group(0)[:12] + "…")
+            )
     return findings

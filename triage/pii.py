@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-EMAIL_RE = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+EMAIL_RE = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
+)
 # 13–19 digits, optionally grouped by spaces or dashes (the way people type card numbers).
 CARD_RE = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
 IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
@@ -92,8 +94,12 @@ class _Redactor:
         if "iban" in self.kinds:
             text = IBAN_RE.sub(self._iban, text)
         if "card" in self.kinds:
-            text = CARD_RE.sub(lambda m: self.placeholder("card", m.group(0)) if luhn_valid(m.group(0))
-                               else m.group(0), text)
+            text = CARD_RE.sub(
+                lambda m: (
+                    self.placeholder("card", m.group(0)) if luhn_valid(m.group(0)) else m.group(0)
+                ),
+                text,
+            )
         if "phone" in self.kinds:
             text = PHONE_RE.sub(self._phone, text)
         return text
@@ -103,7 +109,7 @@ class _Redactor:
         candidate = match.group(0)
         while len(candidate.replace(" ", "")) >= 15:
             if iban_valid(candidate):
-                rest = match.group(0)[len(candidate):]
+                rest = match.group(0)[len(candidate) :]
                 return self.placeholder("iban", candidate) + rest
             candidate = candidate[:-1].rstrip()
         return match.group(0)
@@ -115,7 +121,9 @@ class _Redactor:
         return self.placeholder("phone", match.group(0))
 
 
-def pii_redact(texts: list[str], *, kinds: list[str] | None = None, customer_name: str = "") -> tuple[list[str], Redaction]:
+def pii_redact(
+    texts: list[str], *, kinds: list[str] | None = None, customer_name: str = ""
+) -> tuple[list[str], Redaction]:
     """Redact several texts with one shared placeholder table (subject and body of one ticket)."""
     redactor = _Redactor(set(settings.PII_REDACT if kinds is None else kinds))
     out = [redactor.run(text) for text in texts]
@@ -135,7 +143,9 @@ def pii_redact_text(text: str, *, kinds: list[str] | None = None) -> str:
 def pii_restore(text: str, mapping: dict[str, str]) -> str:
     if not mapping:
         return text
-    pattern = re.compile("|".join(re.escape(token) for token in sorted(mapping, key=len, reverse=True)))
+    pattern = re.compile(
+        "|".join(re.escape(token) for token in sorted(mapping, key=len, reverse=True))
+    )
     return pattern.sub(lambda m: mapping[m.group(0)], text)
 
 

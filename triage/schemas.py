@@ -12,8 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Priority = Literal["low", "normal", "high", "urgent"]
 Sentiment = Literal["positive", "neutral", "negative", "angry"]
-RiskFlag = Literal["legal_threat", "security_fraud", "churn_risk", "injection_suspected", "vulnerable_customer",
-                   "complaint"]
+RiskFlag = Literal[
+    "legal_threat",
+    "security_fraud",
+    "churn_risk",
+    "injection_suspected",
+    "vulnerable_customer",
+    "complaint",
+]
 
 RISK_FLAGS: tuple[str, ...] = RiskFlag.__args__  # type: ignore[attr-defined]  # Literal exposes its members here
 
@@ -23,14 +29,20 @@ class TriageOutput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    category: str = Field(min_length=1, max_length=80, description="A category slug from the list given.")
+    category: str = Field(
+        min_length=1, max_length=80, description="A category slug from the list given."
+    )
     priority: Priority
     sentiment: Sentiment
-    language: str = Field(pattern=r"^[a-z]{2}$", description="ISO 639-1 code of the customer's language.")
+    language: str = Field(
+        pattern=r"^[a-z]{2}$", description="ISO 639-1 code of the customer's language."
+    )
     team: str = Field(min_length=1, max_length=80, description="A team slug from the list given.")
     confidence: float = Field(ge=0.0, le=1.0)
     reply_draft: str = Field(max_length=6000)
-    citations: list[int] = Field(description="Ids of the knowledge-base chunks the draft relies on.")
+    citations: list[int] = Field(
+        description="Ids of the knowledge-base chunks the draft relies on."
+    )
     risk_flags: list[RiskFlag]
     rationale: str = Field(max_length=1000)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -60,7 +60,9 @@ def triage_claim_token(*, ticket_id: int) -> datetime | None:
     whose claim was swept (it was presumed dead) cannot write a second outcome."""
     started = timezone.now()
     claimed = Ticket.objects.filter(pk=ticket_id, status=Ticket.Status.NEW).update(
-        status=Ticket.Status.TRIAGING, triage_started_at=started, triage_attempts=F("triage_attempts") + 1
+        status=Ticket.Status.TRIAGING,
+        triage_started_at=started,
+        triage_attempts=F("triage_attempts") + 1,
     )
     return started if claimed == 1 else None
 
@@ -70,7 +72,7 @@ def triage_claim(*, ticket_id: int) -> bool:
     return triage_claim_token(ticket_id=ticket_id) is not None
 
 
-# --- The pipeline -----------------------------------------------------------------------------------
+# --- The pipeline ---------------------------------------------------------------------------
 
 
 @dataclass
@@ -104,23 +106,33 @@ def triage_run_execute(*, ticket_id: int) -> str:
     return triage_run_claimed(ticket_id=ticket_id, started=started).status
 
 
-def triage_run_claimed(*, ticket_id: int, started: datetime, use_cache: bool = True) -> TriageOutcome:
+def triage_run_claimed(
+    *, ticket_id: int, started: datetime, use_cache: bool = True
+) -> TriageOutcome:
     """The pipeline body. Precondition: the caller holds the claim identified by ``started``."""
     try:
         return _pipeline(ticket_id=ticket_id, started=started, use_cache=use_cache)
     except Exception as exc:
         # Never a ticket stuck in triaging: whatever broke, a human gets it, visibly.
         logger.exception("triage pipeline failed for ticket %s", ticket_id)
-        decision = _hand_over_if_ours(ticket_id=ticket_id, started=started, reasons=[REASON_AI_UNAVAILABLE],
-                                      fallback_reason=f"pipeline error: {type(exc).__name__}",
-                                      error_class=type(exc).__name__)
-        return TriageOutcome(status="awaiting_review" if decision else "skipped: claim lost", decision=decision)
+        decision = _hand_over_if_ours(
+            ticket_id=ticket_id,
+            started=started,
+            reasons=[REASON_AI_UNAVAILABLE],
+            fallback_reason=f"pipeline error: {type(exc).__name__}",
+            error_class=type(exc).__name__,
+        )
+        return TriageOutcome(
+            status="awaiting_review" if decision else "skipped: claim lost", decision=decision
+        )
 
 
 def _pipeline(*, ticket_id: int, started: datetime, use_cache: bool) -> TriageOutcome:
     ticket = Ticket.objects.select_related("customer").get(pk=ticket_id)
     messages = list(ticket.messages.order_by("created_at", "id"))
-    inbound = [m for m in messages if m.direction == Message.Direction.INBOUND and not m.is_automated]
+    inbound = [
+        m for m in messages if m.direction == Message.Direction.INBOUND and not m.is_automated
+    ]
     body = "\n\n".join((m.body_for_model or m.body_text).strip() for m in inbound) or ticket.subject
     subject = ticket.subject
     classifier_text = _classifier_text(subject=subject, body=body)
@@ -129,37 +141,56 @@ def _pipeline(*, ticket_id: int, started: datetime, use_cache: bool) -> TriageOu
     high_stakes_probability = None
     if prediction is not None:
         high_stakes = set(Category.objects.filter(high_stakes=True).values_list("slug", flat=True))
-        high_stakes_probability = round(sum(p for slug, p in prediction.probabilities.items() if slug in high_stakes), 6)
+        high_stakes_probability = round(
+            sum(p for slug, p in prediction.probabilities.items() if slug in high_stakes), 6
+        )
 
     prompt = prompt_load()
     categories = list(Category.objects.select_related("default_team").order_by("slug"))
     teams = list(Team.objects.order_by("slug"))
     kb_hits = _kb_hits(classifier_text)
-    (red_subject, red_body), redaction = pii_redact([subject, body], customer_name=ticket.customer.name)
+    (red_subject, red_body), redaction = pii_redact(
+        [subject, body], customer_name=ticket.customer.name
+    )
     system_prompt = prompt.render_system(
         categories="\n".join(f"- {c.slug}: {c.name}" for c in categories),
         teams="\n".join(f"- {t.slug}: {t.name}" for t in teams),
         canary=canary_token(),
     )
     user_prompt = prompt.render_user(
-        subject=red_subject, body=red_body,
-        customer_name=CUSTOMER_NAME_PLACEHOLDER if ticket.customer.name.strip() else "(name unknown)",
+        subject=red_subject,
+        body=red_body,
+        customer_name=CUSTOMER_NAME_PLACEHOLDER
+        if ticket.customer.name.strip()
+        else "(name unknown)",
         # Our own published help text: not personal data, sent as is.
-        kb_excerpts="\n\n".join(f"[{hit.chunk_id}] {hit.article_title} / {hit.heading}\n{hit.text}"
-                                for hit in kb_hits),
+        kb_excerpts="\n\n".join(
+            f"[{hit.chunk_id}] {hit.article_title} / {hit.heading}\n{hit.text}" for hit in kb_hits
+        ),
     )
     ctx = _Context(
-        ticket=ticket, started=started, subject=subject, body=body,
+        ticket=ticket,
+        started=started,
+        subject=subject,
+        body=body,
         thread_texts=[m.body_text for m in messages] + [m.body_for_model for m in messages],
-        classifier_text=classifier_text, injection=injection_scan(f"{subject}\n{body}"),
-        high_stakes_probability=high_stakes_probability, local_label=prediction.label if prediction else None,
-        prompt_version=prompt.version, mapping=redaction.mapping,
+        classifier_text=classifier_text,
+        injection=injection_scan(f"{subject}\n{body}"),
+        high_stakes_probability=high_stakes_probability,
+        local_label=prediction.label if prediction else None,
+        prompt_version=prompt.version,
+        mapping=redaction.mapping,
         input_hash=hashlib.sha256(f"{subject}\n{body}".encode()).hexdigest(),
     )
     request = TriageRequest(
-        ticket_id=ticket.pk, prompt_version=prompt.version, system_prompt=system_prompt,
-        user_prompt_redacted=user_prompt, ticket_text=classifier_text, customer_name=ticket.customer.name,
-        kb_hits=kb_hits, local_prediction=prediction,
+        ticket_id=ticket.pk,
+        prompt_version=prompt.version,
+        system_prompt=system_prompt,
+        user_prompt_redacted=user_prompt,
+        ticket_text=classifier_text,
+        customer_name=ticket.customer.name,
+        kb_hits=kb_hits,
+        local_prediction=prediction,
         category_teams={c.slug: c.default_team.slug for c in categories},
     )
     category_slugs = {c.slug for c in categories}
@@ -168,17 +199,29 @@ def _pipeline(*, ticket_id: int, started: datetime, use_cache: bool) -> TriageOu
     def validate(raw: str) -> TriageOutput:
         return _validate(raw, category_slugs=category_slugs, team_slugs=team_slugs)
 
-    result = chain_run(providers=providers_from_settings(), request=request, validate=validate,
-                       repair_instruction=lambda error: prompt.render_repair(error=error),
-                       on_attempt=lambda attempt: _record_attempt(ctx, attempt), use_cache=use_cache)
+    result = chain_run(
+        providers=providers_from_settings(),
+        request=request,
+        validate=validate,
+        repair_instruction=lambda error: prompt.render_repair(error=error),
+        on_attempt=lambda attempt: _record_attempt_quiet(ctx, attempt),
+        use_cache=use_cache,
+    )
     if result.winner is None or result.winner.output is None:
-        reasons = [REASON_AI_UNAVAILABLE] + (["injection_suspected"] if ctx.injection.suspected else [])
+        reasons = [REASON_AI_UNAVAILABLE] + (
+            ["injection_suspected"] if ctx.injection.suspected else []
+        )
         decision = _hand_over_if_ours(
-            ticket_id=ticket.pk, started=started, reasons=reasons,
-            fallback_reason="; ".join(result.fallback_reasons) or "no provider in LLM_CHAIN answered",
+            ticket_id=ticket.pk,
+            started=started,
+            reasons=reasons,
+            fallback_reason="; ".join(result.fallback_reasons)
+            or "no provider in LLM_CHAIN answered",
             ctx=ctx,
         )
-        return TriageOutcome(status="awaiting_review" if decision else "skipped: claim lost", decision=decision)
+        return TriageOutcome(
+            status="awaiting_review" if decision else "skipped: claim lost", decision=decision
+        )
     return _finalise(ctx, result)
 
 
@@ -236,26 +279,47 @@ def _cap(text: str) -> str:
 def _output_fields(output: TriageOutput | None) -> dict[str, Any]:
     if output is None:
         return {}
-    return {"category_slug": output.category, "priority": output.priority, "sentiment": output.sentiment,
-            "language": output.language, "team_slug": output.team, "confidence": output.confidence,
-            "citations": list(output.citations), "rationale": output.rationale[:1000]}
+    return {
+        "category_slug": output.category,
+        "priority": output.priority,
+        "sentiment": output.sentiment,
+        "language": output.language,
+        "team_slug": output.team,
+        "confidence": output.confidence,
+        "citations": list(output.citations),
+        "rationale": output.rationale[:1000],
+    }
 
 
 def _record_attempt(ctx: _Context, attempt: Attempt) -> TriageDecision:
     """A failed attempt, written at once (its own transaction): the log survives a killed worker."""
     ctx.attempts += 1
     return TriageDecision.objects.create(
-        ticket=ctx.ticket, attempt=ctx.attempts, provider=attempt.provider, model=attempt.model[:120],
-        prompt_version=ctx.prompt_version, input_hash=ctx.input_hash,
-        request_redacted=_cap(attempt.request_record), response_redacted=_cap(pii_redact_text(attempt.content)),
+        ticket=ctx.ticket,
+        attempt=ctx.attempts,
+        provider=attempt.provider,
+        model=attempt.model[:120],
+        prompt_version=ctx.prompt_version,
+        input_hash=ctx.input_hash,
+        request_redacted=_cap(attempt.request_record),
+        response_redacted=_cap(pii_redact_text(attempt.content)),
         **_output_fields(attempt.output),
         high_stakes_probability=ctx.high_stakes_probability,
-        needs_review=True, is_final=False, succeeded=False,
-        tokens_in=attempt.tokens_in, tokens_out=attempt.tokens_out, cost_usd=attempt.cost_usd,
-        latency_ms=attempt.latency_ms, cache_hit=attempt.cache_hit,
+        needs_review=True,
+        is_final=False,
+        succeeded=False,
+        tokens_in=attempt.tokens_in,
+        tokens_out=attempt.tokens_out,
+        cost_usd=attempt.cost_usd,
+        latency_ms=attempt.latency_ms,
+        cache_hit=attempt.cache_hit,
         fallback_reason=(("repair: " if attempt.repair else "") + attempt.error)[:200],
         error_class=attempt.error_class[:120],
     )
+
+
+def _record_attempt_quiet(ctx: _Context, attempt: Attempt) -> None:
+    _record_attempt(ctx, attempt)
 
 
 def _dedupe(items: list[str]) -> list[str]:
@@ -279,27 +343,51 @@ def _finalise(ctx: _Context, result: ChainResult) -> TriageOutcome:
 
     cited_texts = list(Chunk.objects.filter(pk__in=output.citations).values_list("text", flat=True))
     own_addresses = _own_addresses()
-    sources = [ctx.subject, *ctx.thread_texts, customer.email, customer.name, *cited_texts, *own_addresses]
+    sources = [
+        ctx.subject,
+        *ctx.thread_texts,
+        customer.email,
+        customer.name,
+        *cited_texts,
+        *own_addresses,
+    ]
     ungrounded = grounding_check(draft=draft, sources=sources)
     draft_emails = {address.lower() for address in EMAIL_RE.findall(draft)}
-    other_customers = set(
-        Customer.objects.filter(email__in=draft_emails).exclude(pk=customer.pk).values_list("email", flat=True)
-    ) if draft_emails else set()
-    findings = output_scan(text=f"{draft}\n{rationale}", canary=canary_token(), customer_email=customer.email,
-                           own_addresses=own_addresses, other_customer_emails=other_customers)
+    other_customers = (
+        set(
+            Customer.objects.filter(email__in=draft_emails)
+            .exclude(pk=customer.pk)
+            .values_list("email", flat=True)
+        )
+        if draft_emails
+        else set()
+    )
+    findings = output_scan(
+        text=f"{draft}\n{rationale}",
+        canary=canary_token(),
+        customer_email=customer.email,
+        own_addresses=own_addresses,
+        other_customer_emails=other_customers,
+    )
 
     flag_details: dict[str, Any] = {}
-    risk_flags = list(output.risk_flags)
+    risk_flags: list[str] = list(output.risk_flags)
     for flag in output.risk_flags:
         flag_details[flag] = {"evidence": [f"model: {rationale[:200]}"], "source": "model"}
     if ctx.injection.suspected:
         risk_flags.append("injection_suspected")
-        flag_details["injection_suspected"] = {"evidence": ctx.injection.evidence, "rules": ctx.injection.rules,
-                                               "score": ctx.injection.score, "source": "detector"}
+        flag_details["injection_suspected"] = {
+            "evidence": ctx.injection.evidence,
+            "rules": ctx.injection.rules,
+            "score": ctx.injection.score,
+            "source": "detector",
+        }
     if ungrounded:
         risk_flags.append("ungrounded")
-        flag_details["ungrounded"] = {"evidence": [f"{item.kind}: {item.value}" for item in ungrounded],
-                                      "source": "grounding"}
+        flag_details["ungrounded"] = {
+            "evidence": [f"{item.kind}: {item.value}" for item in ungrounded],
+            "source": "grounding",
+        }
     for finding in findings:
         risk_flags.append(finding.flag)
         entry = flag_details.setdefault(finding.flag, {"evidence": [], "source": "output_scan"})
@@ -308,13 +396,19 @@ def _finalise(ctx: _Context, result: ChainResult) -> TriageOutcome:
     healthy = chain_healthy()
 
     with transaction.atomic():
-        locked = (Ticket.objects.select_for_update(of=("self",))
-                  .select_related("customer", "assignee", "team").get(pk=ticket.pk))
+        locked = (
+            Ticket.objects.select_for_update(of=("self",))
+            .select_related("customer", "assignee", "team")
+            .get(pk=ticket.pk)
+        )
         if not _claim_is_ours(locked, ctx.started):
             _record_attempt(ctx, _lost(winner))
             return TriageOutcome(status="skipped: claim lost", decision=None)
         category = Category.objects.select_related("default_team").get(slug=output.category)
-        before = {"category": locked.category.slug if locked.category_id else None, "priority": locked.priority}
+        before = {
+            "category": locked.category.slug if locked.category is not None else None,
+            "priority": locked.priority,
+        }
         locked.category = category
         locked.priority = output.priority
         locked.language = output.language
@@ -322,51 +416,92 @@ def _finalise(ctx: _Context, result: ChainResult) -> TriageOutcome:
         locked.save(update_fields=["category", "priority", "language", "risk_flags", "updated_at"])
         routing = route_ticket(ticket=locked, category=category, language=output.language)
         sla_apply(ticket=locked)
-        verdict = policy_evaluate(ticket=locked, category=category, team=routing.team, confidence=output.confidence,
-                                  high_stakes_probability=ctx.high_stakes_probability, risk_flags=risk_flags,
-                                  chain_healthy=healthy)
+        verdict = policy_evaluate(
+            ticket=locked,
+            category=category,
+            team=routing.team,
+            confidence=output.confidence,
+            high_stakes_probability=ctx.high_stakes_probability,
+            risk_flags=risk_flags,
+            chain_healthy=healthy,
+        )
         ctx.attempts += 1
         fields = _output_fields(output) | {"rationale": rationale[:1000]}
         decision = TriageDecision.objects.create(
-            ticket=locked, attempt=ctx.attempts, provider=winner.provider, model=winner.model[:120],
-            prompt_version=ctx.prompt_version, input_hash=ctx.input_hash,
-            request_redacted=_cap(winner.request_record), response_redacted=_cap(pii_redact_text(winner.content)),
+            ticket=locked,
+            attempt=ctx.attempts,
+            provider=winner.provider,
+            model=winner.model[:120],
+            prompt_version=ctx.prompt_version,
+            input_hash=ctx.input_hash,
+            request_redacted=_cap(winner.request_record),
+            response_redacted=_cap(pii_redact_text(winner.content)),
             **fields,
             reply_draft=draft if verdict.draft_allowed else "",
-            risk_flags=risk_flags, flag_details=flag_details,
+            risk_flags=risk_flags,
+            flag_details=flag_details,
             high_stakes_probability=ctx.high_stakes_probability,
-            needs_review=not verdict.auto_send, review_reasons=list(verdict.reasons),
-            is_final=True, succeeded=True,
-            tokens_in=winner.tokens_in, tokens_out=winner.tokens_out, cost_usd=winner.cost_usd,
-            latency_ms=winner.latency_ms, cache_hit=winner.cache_hit,
+            needs_review=not verdict.auto_send,
+            review_reasons=list(verdict.reasons),
+            is_final=True,
+            succeeded=True,
+            tokens_in=winner.tokens_in,
+            tokens_out=winner.tokens_out,
+            cost_usd=winner.cost_usd,
+            latency_ms=winner.latency_ms,
+            cache_hit=winner.cache_hit,
             fallback_reason="; ".join(result.fallback_reasons)[:200],
             error_class=("repaired: " + winner.error_class)[:120] if winner.repair else "",
         )
-        ticket_event_record(ticket=locked, verb="triaged", actor_label="ai", before=before,
-                            after={"category": category.slug, "priority": output.priority,
-                                   "provider": winner.provider, "decision": decision.pk})
+        ticket_event_record(
+            ticket=locked,
+            verb="triaged",
+            actor_label="ai",
+            before=before,
+            after={
+                "category": category.slug,
+                "priority": output.priority,
+                "provider": winner.provider,
+                "decision": decision.pk,
+            },
+        )
         if verdict.auto_send:
             from support.delivery import outbound_reply_create
 
-            outbound, _created = outbound_reply_create(ticket=locked, body_text=draft, created_by=None,
-                                                       auto_submitted=True, idempotency_key=f"auto:{locked.pk}")
+            outbound, _created = outbound_reply_create(
+                ticket=locked,
+                body_text=draft,
+                created_by=None,
+                auto_submitted=True,
+                idempotency_key=f"auto:{locked.pk}",
+            )
             automation_record_sent(ticket=locked, outbound=outbound, decision=decision)
             locked.status = Ticket.Status.AUTO_REPLIED
             locked.review_reasons = []
-            ticket_event_record(ticket=locked, verb="auto_replied", actor_label="ai",
-                                after={"outbound": outbound.pk, "decision": decision.pk})
+            ticket_event_record(
+                ticket=locked,
+                verb="auto_replied",
+                actor_label="ai",
+                after={"outbound": outbound.pk, "decision": decision.pk},
+            )
         else:
             locked.status = Ticket.Status.AWAITING_REVIEW
             locked.review_reasons = list(verdict.reasons)
-            ticket_event_record(ticket=locked, verb="needs_review", actor_label="ai",
-                                after={"reasons": list(verdict.reasons), "decision": decision.pk})
+            ticket_event_record(
+                ticket=locked,
+                verb="needs_review",
+                actor_label="ai",
+                after={"reasons": list(verdict.reasons), "decision": decision.pk},
+            )
         locked.save(update_fields=["status", "review_reasons", "updated_at"])
     return TriageOutcome(status=str(locked.status), decision=decision)
 
 
 def _lost(winner: Attempt) -> Attempt:
     winner.error_class = "ClaimLost"
-    winner.error = "another worker re-claimed this ticket (swept as stuck); this result was not applied"
+    winner.error = (
+        "another worker re-claimed this ticket (swept as stuck); this result was not applied"
+    )
     return winner
 
 
@@ -378,12 +513,22 @@ def _own_addresses() -> list[str]:
 
 
 def _claim_is_ours(ticket: Ticket, started: datetime) -> bool:
-    return ticket.status == Ticket.Status.TRIAGING and ticket.triage_started_at == started and not \
-        TriageDecision.objects.filter(ticket=ticket, is_final=True).exists()
+    return (
+        ticket.status == Ticket.Status.TRIAGING
+        and ticket.triage_started_at == started
+        and not TriageDecision.objects.filter(ticket=ticket, is_final=True).exists()
+    )
 
 
-def _hand_over_if_ours(*, ticket_id: int, started: datetime, reasons: list[str], fallback_reason: str,
-                       ctx: _Context | None = None, error_class: str = "") -> TriageDecision | None:
+def _hand_over_if_ours(
+    *,
+    ticket_id: int,
+    started: datetime,
+    reasons: list[str],
+    fallback_reason: str,
+    ctx: _Context | None = None,
+    error_class: str = "",
+) -> TriageDecision | None:
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
         if not _claim_is_ours(ticket, started):
@@ -392,20 +537,39 @@ def _hand_over_if_ours(*, ticket_id: int, started: datetime, reasons: list[str],
         flags: list[str] = []
         if ctx is not None and ctx.injection.suspected:
             flags.append("injection_suspected")
-            details["injection_suspected"] = {"evidence": ctx.injection.evidence, "rules": ctx.injection.rules,
-                                              "score": ctx.injection.score, "source": "detector"}
+            details["injection_suspected"] = {
+                "evidence": ctx.injection.evidence,
+                "rules": ctx.injection.rules,
+                "score": ctx.injection.score,
+                "source": "detector",
+            }
         return triage_hand_to_human(
-            ticket=ticket, reasons=reasons, fallback_reason=fallback_reason, risk_flags=flags, flag_details=details,
+            ticket=ticket,
+            reasons=reasons,
+            fallback_reason=fallback_reason,
+            risk_flags=flags,
+            flag_details=details,
             high_stakes_probability=ctx.high_stakes_probability if ctx else None,
-            prompt_version=ctx.prompt_version if ctx else "", input_hash=ctx.input_hash if ctx else "",
-            attempt=(ctx.attempts + 1) if ctx else 1, error_class=error_class,
+            prompt_version=ctx.prompt_version if ctx else "",
+            input_hash=ctx.input_hash if ctx else "",
+            attempt=(ctx.attempts + 1) if ctx else 1,
+            error_class=error_class,
         )
 
 
-def triage_hand_to_human(*, ticket: Ticket, reasons: list[str], fallback_reason: str = "",
-                         risk_flags: list[str] | None = None, flag_details: dict[str, Any] | None = None,
-                         high_stakes_probability: float | None = None, prompt_version: str = "",
-                         input_hash: str = "", attempt: int = 1, error_class: str = "") -> TriageDecision:
+def triage_hand_to_human(
+    *,
+    ticket: Ticket,
+    reasons: list[str],
+    fallback_reason: str = "",
+    risk_flags: list[str] | None = None,
+    flag_details: dict[str, Any] | None = None,
+    high_stakes_probability: float | None = None,
+    prompt_version: str = "",
+    input_hash: str = "",
+    attempt: int = 1,
+    error_class: str = "",
+) -> TriageDecision:
     """Write the final 'no AI decision' row and put the ticket in the review queue."""
     with transaction.atomic():
         decision = TriageDecision.objects.create(
@@ -423,25 +587,34 @@ def triage_hand_to_human(*, ticket: Ticket, reasons: list[str], fallback_reason:
             fallback_reason=fallback_reason[:200],
             error_class=error_class[:120],
         )
-        Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.AWAITING_REVIEW, review_reasons=reasons,
-                                                   risk_flags=risk_flags or [])
-        ticket_event_record(ticket=ticket, verb="needs_review", actor_label="ai", after={"reasons": reasons})
+        Ticket.objects.filter(pk=ticket.pk).update(
+            status=Ticket.Status.AWAITING_REVIEW,
+            review_reasons=reasons,
+            risk_flags=risk_flags or [],
+        )
+        ticket_event_record(
+            ticket=ticket, verb="needs_review", actor_label="ai", after={"reasons": reasons}
+        )
     return decision
 
 
 def triage_requeue_stuck() -> int:
     """Tickets left in ``triaging`` past the deadline (a killed worker) go back to ``new``."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=settings.TRIAGE_STUCK_SECONDS)
+    cutoff = timezone.now() - timedelta(seconds=settings.TRIAGE_STUCK_SECONDS)
     stuck = list(
-        Ticket.objects.filter(status=Ticket.Status.TRIAGING, triage_started_at__lt=cutoff).values_list("pk", flat=True)
+        Ticket.objects.filter(
+            status=Ticket.Status.TRIAGING, triage_started_at__lt=cutoff
+        ).values_list("pk", flat=True)
     )
-    reset = Ticket.objects.filter(pk__in=stuck, status=Ticket.Status.TRIAGING).update(status=Ticket.Status.NEW)
+    reset = Ticket.objects.filter(pk__in=stuck, status=Ticket.Status.TRIAGING).update(
+        status=Ticket.Status.NEW
+    )
     if stuck:
         triage_dispatch(ticket_ids=stuck)
     return reset
 
 
-# --- Operator re-runs -------------------------------------------------------------------------------
+# --- Operator re-runs -----------------------------------------------------------------------
 
 RERUNNABLE = (Ticket.Status.NEW, Ticket.Status.TRIAGING, Ticket.Status.AWAITING_REVIEW)
 
@@ -461,15 +634,24 @@ def triage_rerun(*, ticket_id: int, actor_label: str = "operator") -> TriageOutc
         ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
         if ticket.status not in RERUNNABLE:
             raise TriageRerunRefused(
-                f"ticket {ticket_id} is {ticket.status}: a reply already went out, re-triage refused")
+                f"ticket {ticket_id} is {ticket.status}: a reply already went out, "
+                "re-triage refused"
+            )
         previous = TriageDecision.objects.filter(ticket=ticket, is_final=True).first()
         if previous is not None:
             TriageDecision.objects.filter(pk=previous.pk).update(is_final=False)
         started = timezone.now()
-        Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.TRIAGING, triage_started_at=started,
-                                                   triage_attempts=F("triage_attempts") + 1)
-        ticket_event_record(ticket=ticket, verb="retriage", actor_label=actor_label,
-                            before={"status": ticket.status, "decision": previous.pk if previous else None})
+        Ticket.objects.filter(pk=ticket.pk).update(
+            status=Ticket.Status.TRIAGING,
+            triage_started_at=started,
+            triage_attempts=F("triage_attempts") + 1,
+        )
+        ticket_event_record(
+            ticket=ticket,
+            verb="retriage",
+            actor_label=actor_label,
+            before={"status": ticket.status, "decision": previous.pk if previous else None},
+        )
     # A re-run asks the provider again: serving the cached answer would only repeat the old one.
     return triage_run_claimed(ticket_id=ticket_id, started=started, use_cache=False)
 

@@ -11,12 +11,19 @@ from triage import services
 # acks_late + reject_on_worker_lost: a worker killed mid-LLM-call leaves the message unacked, so it
 # is redelivered; the claim (UPDATE ... WHERE status='new') makes the twin a no-op. A database that
 # is briefly unreachable before the claim is retried with backoff; after the claim, the stuck
-# sweeper (requeue_stuck_triage_task) brings the ticket back. ignore_result: the outcome lives in the
-# database, and with a result backend .delay() blocks ~20 s retrying a dead Redis before failing,
+# sweeper (requeue_stuck_triage_task) brings the ticket back. ignore_result: the outcome lives in
+# the database, and with a result backend .delay() blocks ~20 s retrying a dead Redis before failing,
 # which would stall intake instead of letting the ticket wait for the dispatch sweeper.
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True,
-             autoretry_for=(OperationalError, InterfaceError),
-             retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=8)
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=8,
+)
 def triage_ticket_task(ticket_id: int) -> str:
     return services.triage_run_execute(ticket_id=ticket_id)
 

@@ -25,8 +25,9 @@ def answer(category: str = "card_arrival", **overrides: Any) -> str:
         "language": "en",
         "team": team,
         "confidence": 0.97,
-        "reply_draft": "Hello [CUSTOMER_NAME],\n\nThank you for your message. Cards arrive within a few working days."
-                       "\n\nKind regards,\nSupport",
+        "reply_draft": "Hello [CUSTOMER_NAME],\n\nThank you for your message. "
+        "Cards arrive within a few working days."
+        "\n\nKind regards,\nSupport",
         "citations": [],
         "risk_flags": [],
         "rationale": "The customer asks when the card arrives.",

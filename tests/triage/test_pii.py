@@ -4,13 +4,16 @@ import pytest
 
 from support.services import ticket_create
 from tests.fakes.openai_server import Reply
-from tests.triage.llm_answers import answer, user_prompt, fast_password_hashing  # noqa: F401  (autouse)
+from tests.triage.llm_answers import answer, fast_password_hashing, user_prompt  # noqa: F401  (autouse)
 from triage.models import TriageDecision
 from triage.pii import iban_valid, luhn_valid, pii_redact, pii_restore
 from triage.services import triage_run_execute
 
-TEXT = ("I am Ada Lovelace (ada.lovelace@example.com, +44 20 7946 0958). My card 4539 1488 0343 6467 was "
-        "charged twice; refund to IBAN GB82 WEST 1234 5698 7654 32 please.")
+TEXT = (
+    "I am Ada Lovelace (ada.lovelace@example.com, +44 20 7946 0958). "
+    "My card 4539 1488 0343 6467 was "
+    "charged twice; refund to IBAN GB82 WEST 1234 5698 7654 32 please."
+)
 
 
 def test_luhn_and_iban_checks():
@@ -22,9 +25,17 @@ def test_luhn_and_iban_checks():
 
 def test_it_redacts_every_configured_kind_and_restores_them():
     (redacted,), redaction = pii_redact([TEXT], customer_name="Ada Lovelace")
-    for secret in ("ada.lovelace@example.com", "7946 0958", "4539 1488 0343 6467", "GB82 WEST", "Ada Lovelace"):
+    for secret in (
+        "ada.lovelace@example.com",
+        "7946 0958",
+        "4539 1488 0343 6467",
+        "GB82 WEST",
+        "Ada Lovelace",
+    ):
         assert secret not in redacted
-    assert {"[EMAIL_1]", "[PHONE_1]", "[CARD_1]", "[IBAN_1]", "[CUSTOMER_NAME]"} <= set(redaction.mapping)
+    assert {"[EMAIL_1]", "[PHONE_1]", "[CARD_1]", "[IBAN_1]", "[CUSTOMER_NAME]"} <= set(
+        redaction.mapping
+    )
     assert pii_restore(redacted, redaction.mapping) == TEXT
 
 
@@ -43,7 +54,9 @@ def test_redaction_kinds_come_from_settings(settings):
 
 
 def test_the_same_value_gets_the_same_placeholder_across_subject_and_body():
-    (subject, body), redaction = pii_redact(["About a@example.com", "Write to a@example.com or b@example.com"])
+    (subject, body), redaction = pii_redact(
+        ["About a@example.com", "Write to a@example.com or b@example.com"]
+    )
     assert subject == "About [EMAIL_1]"
     assert body == "Write to [EMAIL_1] or [EMAIL_2]"
 
@@ -51,17 +64,35 @@ def test_the_same_value_gets_the_same_placeholder_across_subject_and_body():
 @pytest.mark.django_db
 def test_the_provider_never_sees_pii_and_the_draft_gets_it_back(demo_tenant, fake_llm):
     # Given a ticket full of personal data and a model that uses the placeholders it was given
-    fake_llm.push(Reply(content=answer(
-        "transaction_charged_twice",
-        reply_draft="Hello [CUSTOMER_NAME], we will refund the duplicate charge on card [CARD_1] and confirm "
-                    "by e-mail to [EMAIL_1].")))
-    ticket, _ = ticket_create(subject="Charged twice", body_text=TEXT, customer_email="ada.lovelace@example.com",
-                              customer_name="Ada Lovelace", channel="email", source="email")
+    fake_llm.push(
+        Reply(
+            content=answer(
+                "transaction_charged_twice",
+                reply_draft="Hello [CUSTOMER_NAME], we will refund the duplicate charge "
+                "on card [CARD_1] and confirm "
+                "by e-mail to [EMAIL_1].",
+            )
+        )
+    )
+    ticket, _ = ticket_create(
+        subject="Charged twice",
+        body_text=TEXT,
+        customer_email="ada.lovelace@example.com",
+        customer_name="Ada Lovelace",
+        channel="email",
+        source="email",
+    )
     # When it is triaged
     triage_run_execute(ticket_id=ticket.pk)
     # Then the request on the wire had placeholders only
     sent = user_prompt(fake_llm.requests[0])
-    for secret in ("ada.lovelace@example.com", "7946 0958", "4539 1488 0343 6467", "GB82 WEST", "Lovelace"):
+    for secret in (
+        "ada.lovelace@example.com",
+        "7946 0958",
+        "4539 1488 0343 6467",
+        "GB82 WEST",
+        "Lovelace",
+    ):
         assert secret not in sent
     assert "[CARD_1]" in sent and "[IBAN_1]" in sent
     # and the draft the reviewer sees has the real values back; the logged request stays redacted

@@ -13,14 +13,36 @@ from tests.triage.llm_answers import answer, fast_password_hashing  # noqa: F401
 from triage.models import TriageDecision
 from triage.services import triage_claim_token, triage_run_claimed, triage_run_execute
 
-REQUIRED_JSON_KEYS = {"ticket_id", "provider", "model", "prompt_version", "category", "priority", "confidence",
-                      "needs_review", "review_reasons", "tokens_in", "tokens_out", "cost_usd", "latency_ms",
-                      "cache_hit", "fallback_reason"}
+REQUIRED_JSON_KEYS = {
+    "ticket_id",
+    "provider",
+    "model",
+    "prompt_version",
+    "category",
+    "priority",
+    "confidence",
+    "needs_review",
+    "review_reasons",
+    "tokens_in",
+    "tokens_out",
+    "cost_usd",
+    "latency_ms",
+    "cache_hit",
+    "fallback_reason",
+}
 
 
-def _ticket(body: str = "When will my new card arrive in the post?", email: str = "ada@example.com") -> Ticket:
-    ticket, _ = ticket_create(subject="New card", body_text=body, customer_email=email, customer_name="Ada Byrne",
-                              channel="email", source="email")
+def _ticket(
+    body: str = "When will my new card arrive in the post?", email: str = "ada@example.com"
+) -> Ticket:
+    ticket, _ = ticket_create(
+        subject="New card",
+        body_text=body,
+        customer_email=email,
+        customer_name="Ada Byrne",
+        channel="email",
+        source="email",
+    )
     return ticket
 
 
@@ -29,7 +51,10 @@ def automatable(demo_tenant, settings):
     """card_arrival may be auto-sent: calibrated threshold, auto-send policy."""
     settings.HIGH_STAKES_PROBABILITY_LIMIT = 0.5
     Category.objects.filter(slug="card_arrival").update(
-        auto_threshold=0.9, automation_policy=AutomationPolicy.AUTO_SEND_WHEN_CONFIDENT, high_stakes=False)
+        auto_threshold=0.9,
+        automation_policy=AutomationPolicy.AUTO_SEND_WHEN_CONFIDENT,
+        high_stakes=False,
+    )
 
 
 @pytest.mark.django_db
@@ -50,14 +75,17 @@ def test_a_confident_grounded_answer_is_auto_sent_once(automatable, fake_llm, tr
 
 @pytest.mark.django_db
 def test_high_stakes_probability_comes_from_the_local_model_whatever_answered(
-        automatable, fake_llm, trained_classifier):
+    automatable, fake_llm, trained_classifier
+):
     fake_llm.push(Reply(content=answer("card_arrival")))
     ticket = _ticket("I think my card was stolen, someone used it")
     triage_run_execute(ticket_id=ticket.pk)
     decision = TriageDecision.objects.get(ticket=ticket, is_final=True)
     assert decision.provider == "openai"
     high_stakes = set(Category.objects.filter(high_stakes=True).values_list("slug", flat=True))
-    probabilities = trained_classifier.predict(f"New card. {ticket.messages.get().body_for_model}").probabilities
+    probabilities = trained_classifier.predict(
+        f"New card. {ticket.messages.get().body_for_model}"
+    ).probabilities
     expected = sum(p for slug, p in probabilities.items() if slug in high_stakes)
     assert decision.high_stakes_probability == pytest.approx(expected, abs=1e-4)
     assert decision.high_stakes_probability > 0.5
@@ -67,7 +95,9 @@ def test_high_stakes_probability_comes_from_the_local_model_whatever_answered(
 
 
 @pytest.mark.django_db
-def test_without_a_local_model_high_stakes_is_unknown_and_a_human_reviews(automatable, fake_llm, settings, tmp_path):
+def test_without_a_local_model_high_stakes_is_unknown_and_a_human_reviews(
+    automatable, fake_llm, settings, tmp_path
+):
     settings.CLASSIFIER_DIR = tmp_path
     fake_llm.push(Reply(content=answer("card_arrival")))
     ticket = _ticket()
@@ -78,7 +108,9 @@ def test_without_a_local_model_high_stakes_is_unknown_and_a_human_reviews(automa
 
 
 @pytest.mark.django_db
-def test_the_local_provider_alone_triages_without_network(demo_tenant, trained_classifier, settings):
+def test_the_local_provider_alone_triages_without_network(
+    demo_tenant, trained_classifier, settings
+):
     settings.LLM_CHAIN = ["local"]
     ticket = _ticket()
     triage_run_execute(ticket_id=ticket.pk)
@@ -90,7 +122,9 @@ def test_the_local_provider_alone_triages_without_network(demo_tenant, trained_c
 
 @pytest.mark.django_db
 def test_a_draft_only_category_keeps_no_draft(demo_tenant, fake_llm, trained_classifier):
-    Category.objects.filter(slug="card_arrival").update(automation_policy=AutomationPolicy.DRAFT_ONLY)
+    Category.objects.filter(slug="card_arrival").update(
+        automation_policy=AutomationPolicy.DRAFT_ONLY
+    )
     fake_llm.push(Reply(content=answer("card_arrival")))
     ticket = _ticket()
     triage_run_execute(ticket_id=ticket.pk)
@@ -110,12 +144,17 @@ def test_a_ticket_is_claimed_once(demo_tenant, fake_llm):
 
 
 @pytest.mark.django_db
-def test_a_worker_whose_claim_was_swept_cannot_apply_its_result(automatable, fake_llm, trained_classifier):
-    # Given worker A claimed the ticket and went silent; the sweeper re-queued it; worker B finished it
+def test_a_worker_whose_claim_was_swept_cannot_apply_its_result(
+    automatable, fake_llm, trained_classifier
+):
+    # Given worker A claimed the ticket and went silent; the sweeper re-queued it;
+    # worker B finished it
     fake_llm.default = lambda request: answer("card_arrival")
     ticket = _ticket("Where is my card? It has been two weeks.")
     started_a = triage_claim_token(ticket_id=ticket.pk)
-    Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.NEW)  # what triage_requeue_stuck does
+    Ticket.objects.filter(pk=ticket.pk).update(
+        status=Ticket.Status.NEW
+    )  # what triage_requeue_stuck does
     triage_run_execute(ticket_id=ticket.pk)
     # When worker A wakes up and finishes
     outcome = triage_run_claimed(ticket_id=ticket.pk, started=started_a)
@@ -132,7 +171,9 @@ def test_an_unexpected_error_hands_the_ticket_to_a_human(demo_tenant, settings):
     ticket = _ticket()
     assert triage_run_execute(ticket_id=ticket.pk) == "awaiting_review"
     ticket.refresh_from_db()
-    assert ticket.status == Ticket.Status.AWAITING_REVIEW and ticket.review_reasons == ["ai_unavailable"]
+    assert ticket.status == Ticket.Status.AWAITING_REVIEW and ticket.review_reasons == [
+        "ai_unavailable"
+    ]
     decision = TriageDecision.objects.get(ticket=ticket, is_final=True)
     assert decision.fallback_reason == "pipeline error: ImproperlyConfigured"
 
@@ -165,14 +206,20 @@ def test_triage_ticket_json_prints_one_object_with_the_contract_keys(demo_tenant
     payload = json.loads(_run(str(ticket.pk), "--json"))
     assert REQUIRED_JSON_KEYS <= set(payload)
     assert payload["ticket_id"] == ticket.pk
-    assert (payload["provider"], payload["category"], payload["tokens_in"]) == ("openai", "card_arrival", 100)
+    assert (payload["provider"], payload["category"], payload["tokens_in"]) == (
+        "openai",
+        "card_arrival",
+        100,
+    )
     assert payload["cache_hit"] is False and payload["needs_review"] is True
     assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.AWAITING_REVIEW
 
 
 @pytest.mark.django_db
 def test_triage_ticket_on_a_triaged_ticket_shows_it_and_force_re_triages(demo_tenant, fake_llm):
-    fake_llm.push(Reply(content=answer("card_arrival")), Reply(content=answer("card_delivery_estimate")))
+    fake_llm.push(
+        Reply(content=answer("card_arrival")), Reply(content=answer("card_delivery_estimate"))
+    )
     ticket = _ticket()
     first = json.loads(_run(str(ticket.pk), "--json"))
     again = json.loads(_run(str(ticket.pk), "--json"))

@@ -39,8 +39,14 @@ _counter = iter(range(10_000))
 
 
 def _ticket(body: str = "When will my new card arrive?") -> Ticket:
-    ticket, _ = ticket_create(subject="Card", body_text=f"{body} (#{next(_counter)})", customer_email="ada@example.com",
-                              customer_name="Ada", channel="email", source="email")
+    ticket, _ = ticket_create(
+        subject="Card",
+        body_text=f"{body} (#{next(_counter)})",
+        customer_email="ada@example.com",
+        customer_name="Ada",
+        channel="email",
+        source="email",
+    )
     return ticket
 
 
@@ -65,23 +71,46 @@ def _state(exc: Exception, attempt: int = 1) -> RetryCallState:
 
 def test_retry_after_is_honoured_up_to_the_cap(settings):
     settings.LLM_RETRY_AFTER_CAP_SECONDS = 3.0
-    assert _wait(_state(ProviderError("429", error_class="RateLimitError", retryable=True, retry_after=1.5))) == 1.5
-    assert _wait(_state(ProviderError("429", error_class="RateLimitError", retryable=True, retry_after=120))) == 3.0
+    assert (
+        _wait(
+            _state(
+                ProviderError("429", error_class="RateLimitError", retryable=True, retry_after=1.5)
+            )
+        )
+        == 1.5
+    )
+    assert (
+        _wait(
+            _state(
+                ProviderError("429", error_class="RateLimitError", retryable=True, retry_after=120)
+            )
+        )
+        == 3.0
+    )
     # Without Retry-After: exponential backoff with jitter, never above the cap
-    waits = [_wait(_state(ProviderError("500", error_class="x", retryable=True), attempt)) for attempt in range(1, 9)]
+    waits = [
+        _wait(_state(ProviderError("500", error_class="x", retryable=True), attempt))
+        for attempt in range(1, 9)
+    ]
     assert all(0 < wait <= 3.0 for wait in waits)
     assert max(waits[4:]) > max(waits[:1])
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("fault", [
-    Reply(status=429, headers={"Retry-After": "0"}),
-    Reply(status=500),
-    Reply(status=503),
-    Reply(raw=b"<html><body>502 Bad Gateway</body></html>"),
-    Reply(raw=b'{"choices": 3}'),
-], ids=["429", "500", "503", "html-body", "garbage-json"])
-def test_transient_faults_are_retried_and_the_ticket_is_triaged(demo_tenant, fake_llm, fast_retries, fault):
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Reply(status=429, headers={"Retry-After": "0"}),
+        Reply(status=500),
+        Reply(status=503),
+        Reply(raw=b"<html><body>502 Bad Gateway</body></html>"),
+        Reply(raw=b'{"choices": 3}'),
+    ],
+    ids=["429", "500", "503", "html-body", "garbage-json"],
+)
+def test_transient_faults_are_retried_and_the_ticket_is_triaged(
+    demo_tenant, fake_llm, fast_retries, fault
+):
     fake_llm.push(fault, Reply(content=answer()))
     ticket = _ticket()
     triage_run_execute(ticket_id=ticket.pk)
@@ -117,16 +146,22 @@ def test_not_json_gets_one_repair_attempt(demo_tenant, fake_llm):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("bad", [
-    answer(confidence=1.7),
-    answer(priority="whenever"),
-    answer(category="made_up_category"),
-    answer(team="no_such_team"),
-    answer(citations=[987654]),
-    answer(confidence="0.9"),  # strict: a string is not a number
-    json.dumps({"category": "card_arrival"}),
-], ids=["confidence", "priority", "category", "team", "citation", "strict-type", "missing-fields"])
-def test_invalid_output_twice_moves_to_the_next_provider(demo_tenant, fake_llm, trained_classifier, bad):
+@pytest.mark.parametrize(
+    "bad",
+    [
+        answer(confidence=1.7),
+        answer(priority="whenever"),
+        answer(category="made_up_category"),
+        answer(team="no_such_team"),
+        answer(citations=[987654]),
+        answer(confidence="0.9"),  # strict: a string is not a number
+        json.dumps({"category": "card_arrival"}),
+    ],
+    ids=["confidence", "priority", "category", "team", "citation", "strict-type", "missing-fields"],
+)
+def test_invalid_output_twice_moves_to_the_next_provider(
+    demo_tenant, fake_llm, trained_classifier, bad
+):
     fake_llm.push(Reply(content=bad), Reply(content=bad))
     ticket = _ticket()
     triage_run_execute(ticket_id=ticket.pk)
@@ -138,7 +173,9 @@ def test_invalid_output_twice_moves_to_the_next_provider(demo_tenant, fake_llm, 
 
 
 @pytest.mark.django_db
-def test_when_every_provider_fails_a_human_gets_it_as_ai_unavailable(demo_tenant, fake_llm, no_local_model, settings):
+def test_when_every_provider_fails_a_human_gets_it_as_ai_unavailable(
+    demo_tenant, fake_llm, no_local_model, settings
+):
     settings.LLM_MAX_RETRIES = 0
     fake_llm.push(Reply(status=500))
     ticket = _ticket()
@@ -178,11 +215,24 @@ def test_cost_comes_from_usage_and_the_price_table(demo_tenant, fake_llm):
 @pytest.mark.django_db
 def test_an_identical_request_is_a_cache_hit_with_zero_cost(demo_tenant, fake_llm):
     fake_llm.default = lambda request: answer()
-    first, _ = ticket_create(subject="Card", body_text="Where is my card?", customer_email="a@example.com",
-                             customer_name="Ann", channel="email", source="email")
-    # Same words, other spacing and case, another customer: the normalised redacted request is identical
-    second, _ = ticket_create(subject="Card", body_text="where is  my CARD?", customer_email="b@example.com",
-                              customer_name="Bob", channel="email", source="email")
+    first, _ = ticket_create(
+        subject="Card",
+        body_text="Where is my card?",
+        customer_email="a@example.com",
+        customer_name="Ann",
+        channel="email",
+        source="email",
+    )
+    # Same words, other spacing and case, another customer:
+    # the normalised redacted request is identical
+    second, _ = ticket_create(
+        subject="Card",
+        body_text="where is  my CARD?",
+        customer_email="b@example.com",
+        customer_name="Bob",
+        channel="email",
+        source="email",
+    )
     triage_run_execute(ticket_id=first.pk)
     triage_run_execute(ticket_id=second.pk)
     assert len(fake_llm.requests) == 1
@@ -194,7 +244,9 @@ def test_an_identical_request_is_a_cache_hit_with_zero_cost(demo_tenant, fake_ll
 
 
 @pytest.mark.django_db
-def test_the_daily_budget_routes_to_local_and_raises_one_alert(demo_tenant, fake_llm, trained_classifier, settings):
+def test_the_daily_budget_routes_to_local_and_raises_one_alert(
+    demo_tenant, fake_llm, trained_classifier, settings
+):
     settings.LLM_DAILY_BUDGET_USD = 0.0001  # one fake-model call (0.0002 USD) exceeds it
     fake_llm.default = lambda request: answer()
     first, second, third = _ticket(), _ticket(), _ticket()
@@ -213,7 +265,9 @@ def test_the_daily_budget_routes_to_local_and_raises_one_alert(demo_tenant, fake
 
 
 @pytest.mark.django_db
-def test_the_circuit_breaker_opens_after_consecutive_failures(demo_tenant, fake_llm, no_local_model, settings):
+def test_the_circuit_breaker_opens_after_consecutive_failures(
+    demo_tenant, fake_llm, no_local_model, settings
+):
     settings.LLM_MAX_RETRIES = 0
     settings.LLM_BREAKER_THRESHOLD = 2
     fake_llm.default = lambda request: "{}"
@@ -230,7 +284,9 @@ def test_the_circuit_breaker_opens_after_consecutive_failures(demo_tenant, fake_
 
 
 @pytest.mark.django_db
-def test_a_success_closes_the_breaker_after_the_cooldown(demo_tenant, fake_llm, no_local_model, settings):
+def test_a_success_closes_the_breaker_after_the_cooldown(
+    demo_tenant, fake_llm, no_local_model, settings
+):
     from django.core.cache import cache
 
     from triage.providers.breaker import breaker_is_open, breaker_record_failure
@@ -255,8 +311,16 @@ def test_the_breaker_state_is_shared_by_every_worker_process(settings):
     settings.LLM_BREAKER_THRESHOLD = 1
     breaker_record_failure("openai")
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="support.settings")
-    probe = ("import django; django.setup(); from triage.providers.breaker import breaker_is_open; "
-             "print(breaker_is_open('openai'))")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                         timeout=60)
+    probe = (
+        "import django; django.setup(); from triage.providers.breaker import breaker_is_open; "
+        "print(breaker_is_open('openai'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]

@@ -65,14 +65,24 @@ def _load(name: str) -> Prompt:
         system, rest = content.split("=== user ===\n", 1)
         user, repair = rest.split("=== repair ===\n", 1)
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{path} needs '=== user ===' and '=== repair ===' sections") from exc
+        raise ImproperlyConfigured(
+            f"{path} needs '=== user ===' and '=== repair ===' sections"
+        ) from exc
     digest = hashlib.sha256(content.encode()).hexdigest()[:8]
-    return Prompt(name=name, version=f"{name}-{digest}", system=Template(system.strip()),
-                  user=Template(user.strip()), repair=Template(repair.strip()))
+    return Prompt(
+        name=name,
+        version=f"{name}-{digest}",
+        system=Template(system.strip()),
+        user=Template(user.strip()),
+        repair=Template(repair.strip()),
+    )
 
 
 def canary_token() -> str:
     """A per-deployment marker put in the system prompt: seeing it in an answer means the prompt
-    leaked. Derived from SECRET_KEY so it is stable across workers but not guessable from outside."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), b"switchboard-prompt-canary", hashlib.sha256).hexdigest()
+    leaked. Derived from SECRET_KEY so it is stable across workers but not guessable from
+    outside."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), b"switchboard-prompt-canary", hashlib.sha256
+    ).hexdigest()
     return f"SBX-{digest[:20]}"

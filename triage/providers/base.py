@@ -53,8 +53,16 @@ class ProviderError(Exception):
     """A call that produced no answer. ``retryable`` errors (429, 5xx, timeouts, connection
     errors, garbage on the wire) are retried with backoff and count towards the circuit breaker."""
 
-    def __init__(self, message: str, *, error_class: str, retryable: bool, retry_after: float | None = None,
-                 latency_ms: int = 0, request_record: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_class: str,
+        retryable: bool,
+        retry_after: float | None = None,
+        latency_ms: int = 0,
+        request_record: str = "",
+    ) -> None:
         super().__init__(message)
         self.error_class = error_class
         self.retryable = retryable
@@ -73,7 +81,9 @@ class Provider(ABC):
     def model(self) -> str: ...
 
     @abstractmethod
-    def complete(self, request: TriageRequest, *, repair: Repair | None = None) -> ProviderAnswer: ...
+    def complete(
+        self, request: TriageRequest, *, repair: Repair | None = None
+    ) -> ProviderAnswer: ...
 
     # Shown in the fallback reason when available() is False.
     unavailable_reason: str = "not configured"

@@ -55,7 +55,9 @@ def breaker_record_failure(provider: str) -> bool:
     except Exception as exc:
         logger.warning("breaker state unavailable: %s", exc.__class__.__name__)
         return False
-    logger.warning("circuit breaker for %s opened after %s consecutive failures", provider, failures)
+    logger.warning(
+        "circuit breaker for %s opened after %s consecutive failures", provider, failures
+    )
     _alert_provider_down(provider, failures)
     return True
 
@@ -71,10 +73,13 @@ def _alert_provider_down(provider: str, failures: int) -> None:
     try:
         Alert.objects.get_or_create(
             dedupe_key=f"provider_down:{provider}:{hour}",
-            defaults={"kind": Alert.Kind.PROVIDER_DOWN,
-                      "message": f"Provider {provider} failed {failures} times in a row; circuit open for "
-                                 f"{settings.LLM_BREAKER_COOLDOWN_SECONDS}s, triage falls back to the next provider.",
-                      "details": {"provider": provider, "failures": failures}},
+            defaults={
+                "kind": Alert.Kind.PROVIDER_DOWN,
+                "message": f"Provider {provider} failed {failures} times in a row; "
+                f"circuit open for {settings.LLM_BREAKER_COOLDOWN_SECONDS}s, "
+                "triage falls back to the next provider.",
+                "details": {"provider": provider, "failures": failures},
+            },
         )
     except IntegrityError:  # another worker wrote it first
         pass

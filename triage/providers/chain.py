@@ -75,8 +75,12 @@ def _retryable(exc: BaseException) -> bool:
 def _call(provider: Provider, request: TriageRequest, repair: Repair | None) -> ProviderAnswer:
     """One logical call with retries. Each failed HTTP attempt counts towards the breaker; once
     it opens, remaining retries are abandoned so a dead provider does not hold the worker."""
-    retrying = Retrying(stop=stop_after_attempt(settings.LLM_MAX_RETRIES + 1), wait=_wait,
-                        retry=retry_if_exception(_retryable), reraise=True)
+    retrying = Retrying(
+        stop=stop_after_attempt(settings.LLM_MAX_RETRIES + 1),
+        wait=_wait,
+        retry=retry_if_exception(_retryable),
+        reraise=True,
+    )
     for attempt in retrying:
         with attempt:
             if provider.external and breaker_is_open(provider.name):
@@ -96,15 +100,32 @@ def _call(provider: Provider, request: TriageRequest, repair: Repair | None) -> 
 def _attempt_from(provider: Provider, answer: ProviderAnswer, *, repair: bool) -> Attempt:
     cost = Decimal(0)
     if provider.external and not answer.cache_hit:
-        cost = budget.cost_compute(model=answer.model, tokens_in=answer.tokens_in, tokens_out=answer.tokens_out)
-    return Attempt(provider=provider.name, model=answer.model, request_record=answer.request_record,
-                   content=answer.content, tokens_in=answer.tokens_in, tokens_out=answer.tokens_out,
-                   cost_usd=cost, latency_ms=answer.latency_ms, cache_hit=answer.cache_hit, repair=repair)
+        cost = budget.cost_compute(
+            model=answer.model, tokens_in=answer.tokens_in, tokens_out=answer.tokens_out
+        )
+    return Attempt(
+        provider=provider.name,
+        model=answer.model,
+        request_record=answer.request_record,
+        content=answer.content,
+        tokens_in=answer.tokens_in,
+        tokens_out=answer.tokens_out,
+        cost_usd=cost,
+        latency_ms=answer.latency_ms,
+        cache_hit=answer.cache_hit,
+        repair=repair,
+    )
 
 
-def chain_run(*, providers: list[Provider], request: TriageRequest, validate: Callable[[str], TriageOutput],
-              repair_instruction: Callable[[str], str], on_attempt: Callable[[Attempt], None],
-              use_cache: bool = True) -> ChainResult:
+def chain_run(
+    *,
+    providers: list[Provider],
+    request: TriageRequest,
+    validate: Callable[[str], TriageOutput],
+    repair_instruction: Callable[[str], str],
+    on_attempt: Callable[[Attempt], None],
+    use_cache: bool = True,
+) -> ChainResult:
     """Run the chain. ``validate`` raises OutputInvalid; ``on_attempt`` gets every failed attempt.
     ``use_cache=False`` skips reading the cache (an operator's forced re-run), not writing it."""
     reasons: list[str] = []
@@ -120,12 +141,20 @@ def chain_run(*, providers: list[Provider], request: TriageRequest, validate: Ca
             if breaker_is_open(provider.name):
                 reasons.append(f"{provider.name}: circuit_open")
                 continue
-            cache_key = budget.cache_key(request_text=request.system_prompt + "\n" + request.user_prompt_redacted,
-                                         prompt_version=request.prompt_version, model=provider.model)
+            cache_key = budget.cache_key(
+                request_text=request.system_prompt + "\n" + request.user_prompt_redacted,
+                prompt_version=request.prompt_version,
+                model=provider.model,
+            )
             cached = budget.response_cache_get(cache_key) if use_cache else None
             if cached is not None:
-                attempt = Attempt(provider=provider.name, model=provider.model, content=cached, cache_hit=True,
-                                  request_record="(served from cache)")
+                attempt = Attempt(
+                    provider=provider.name,
+                    model=provider.model,
+                    content=cached,
+                    cache_hit=True,
+                    request_record="(served from cache)",
+                )
                 try:
                     attempt.output = validate(cached)
                     return ChainResult(winner=attempt, fallback_reasons=reasons)
@@ -139,17 +168,30 @@ def chain_run(*, providers: list[Provider], request: TriageRequest, validate: Ca
     return ChainResult(winner=None, fallback_reasons=reasons)
 
 
-def _provider_run(provider: Provider, request: TriageRequest, validate: Callable[[str], TriageOutput],
-                  repair_instruction: Callable[[str], str], on_attempt: Callable[[Attempt], None],
-                  reasons: list[str]) -> Attempt | None:
+def _provider_run(
+    provider: Provider,
+    request: TriageRequest,
+    validate: Callable[[str], TriageOutput],
+    repair_instruction: Callable[[str], str],
+    on_attempt: Callable[[Attempt], None],
+    reasons: list[str],
+) -> Attempt | None:
     repair: Repair | None = None
     for is_repair in (False, True):
         try:
             answer = _call(provider, request, repair)
         except ProviderError as exc:
-            on_attempt(Attempt(provider=provider.name, model=provider.model, request_record=exc.request_record,
-                               latency_ms=exc.latency_ms, error_class=exc.error_class, error=str(exc)[:500],
-                               repair=is_repair))
+            on_attempt(
+                Attempt(
+                    provider=provider.name,
+                    model=provider.model,
+                    request_record=exc.request_record,
+                    latency_ms=exc.latency_ms,
+                    error_class=exc.error_class,
+                    error=str(exc)[:500],
+                    repair=is_repair,
+                )
+            )
             reasons.append(f"{provider.name}: {exc.error_class}")
             return None
         attempt = _attempt_from(provider, answer, repair=is_repair)
@@ -163,5 +205,7 @@ def _provider_run(provider: Provider, request: TriageRequest, validate: Callable
             if is_repair:
                 reasons.append(f"{provider.name}: output invalid after repair")
                 return None
-            repair = Repair(previous_content=answer.content, instruction=repair_instruction(str(exc)))
+            repair = Repair(
+                previous_content=answer.content, instruction=repair_instruction(str(exc))
+            )
     return None

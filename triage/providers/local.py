@@ -13,23 +13,55 @@ import time
 
 from triage.providers.base import Provider, ProviderAnswer, ProviderError, Repair, TriageRequest
 
-_URGENT = re.compile(r"\b(stolen|fraud|hacked|unauthori[sz]ed|compromised|scam|urgent|emergency|immediately|"
-                     r"asap|right now|locked out|don'?t recognise|don'?t recognize|someone (used|took))\b", re.I)
-_HIGH = re.compile(r"\b(blocked|declined|can'?t (access|log ?in|pay|use)|not working|failed|missing|lost|"
-                   r"charged twice|still waiting|never (arrived|received))\b", re.I)
-_LEGAL = re.compile(r"\b(lawyer|solicitor|attorney|legal action|sue|court|ombudsman|regulator|complaint to)\b", re.I)
-_FRAUD = re.compile(r"\b(fraud|stolen|hacked|scam|phishing|unauthori[sz]ed|compromised|don'?t recogni[sz]e)\b", re.I)
-_CHURN = re.compile(r"\b(close my account|cancel my account|switch(ing)? (bank|to another)|leave your bank|"
-                    r"take my money elsewhere|closing my account)\b", re.I)
-_ANGRY = re.compile(r"\b(ridiculous|unacceptable|disgrace|furious|angry|worst|terrible|awful|useless|scandal)\b|!!", re.I)
-_NEGATIVE = re.compile(r"\b(problem|issue|wrong|error|not|never|can'?t|unable|still|again|disappointed)\b", re.I)
+_URGENT = re.compile(
+    r"\b(stolen|fraud|hacked|unauthori[sz]ed|compromised|scam|urgent|emergency|immediately|"
+    r"asap|right now|locked out|don'?t recognise|don'?t recognize|someone (used|took))\b",
+    re.I,
+)
+_HIGH = re.compile(
+    r"\b(blocked|declined|can'?t (access|log ?in|pay|use)|not working|failed|missing|lost|"
+    r"charged twice|still waiting|never (arrived|received))\b",
+    re.I,
+)
+_LEGAL = re.compile(
+    r"\b(lawyer|solicitor|attorney|legal action|sue|court|ombudsman|regulator|complaint to)\b", re.I
+)
+_FRAUD = re.compile(
+    r"\b(fraud|stolen|hacked|scam|phishing|unauthori[sz]ed|compromised|don'?t recogni[sz]e)\b", re.I
+)
+_CHURN = re.compile(
+    r"\b(close my account|cancel my account|switch(ing)? (bank|to another)|leave your bank|"
+    r"take my money elsewhere|closing my account)\b",
+    re.I,
+)
+_ANGRY = re.compile(
+    r"\b(ridiculous|unacceptable|disgrace|furious|angry|worst|terrible|awful|useless|scandal)\b|!!",
+    re.I,
+)
+_NEGATIVE = re.compile(
+    r"\b(problem|issue|wrong|error|not|never|can'?t|unable|still|again|disappointed)\b", re.I
+)
 _POSITIVE = re.compile(r"\b(thanks|thank you|great|love|appreciate|excellent)\b", re.I)
 
 # A few function words per language: enough to route a ticket to an agent who reads it.
 _STOPWORDS = {
     "en": {"the", "and", "is", "my", "i", "to", "you", "it", "have", "not", "for", "of", "a"},
     "fr": {"le", "la", "les", "et", "est", "je", "mon", "ma", "pas", "vous", "pour", "une", "des"},
-    "de": {"der", "die", "das", "und", "ist", "ich", "mein", "meine", "nicht", "sie", "für", "ein", "eine"},
+    "de": {
+        "der",
+        "die",
+        "das",
+        "und",
+        "ist",
+        "ich",
+        "mein",
+        "meine",
+        "nicht",
+        "sie",
+        "für",
+        "ein",
+        "eine",
+    },
     "es": {"el", "la", "los", "las", "y", "es", "mi", "no", "para", "una", "que", "por", "con"},
     "it": {"il", "la", "e", "è", "mio", "mia", "non", "per", "una", "che", "della", "sono", "ho"},
     "pt": {"o", "a", "os", "e", "é", "meu", "minha", "não", "para", "uma", "que", "com", "estou"},
@@ -101,16 +133,28 @@ class LocalProvider(Provider):
         classifier = active_classifier() if prediction is None else None
         if prediction is None:
             if classifier is None:
-                raise ProviderError("no local model is trained (make model)", error_class="NoLocalModel",
-                                    retryable=False)
+                raise ProviderError(
+                    "no local model is trained (make model)",
+                    error_class="NoLocalModel",
+                    retryable=False,
+                )
             prediction = classifier.predict(request.ticket_text)
-        category = Category.objects.select_related("default_team").filter(slug=prediction.label).first()
+        category = (
+            Category.objects.select_related("default_team").filter(slug=prediction.label).first()
+        )
         if category is None:
-            raise ProviderError(f"local model predicts unknown category {prediction.label!r}",
-                                error_class="UnknownCategory", retryable=False)
+            raise ProviderError(
+                f"local model predicts unknown category {prediction.label!r}",
+                error_class="UnknownCategory",
+                retryable=False,
+            )
         hits = kb_search(query=request.ticket_text, limit=3, category_slug=prediction.label)
-        draft = local_draft(category_slug=prediction.label, customer_name=request.customer_name,
-                            ticket_text=request.ticket_text, hits=hits)
+        draft = local_draft(
+            category_slug=prediction.label,
+            customer_name=request.customer_name,
+            ticket_text=request.ticket_text,
+            hits=hits,
+        )
         output = {
             "category": prediction.label,
             "priority": priority_guess(request.ticket_text, high_stakes=category.high_stakes),
@@ -122,11 +166,13 @@ class LocalProvider(Provider):
             "citations": list(draft.citations),
             "risk_flags": risk_flags_guess(request.ticket_text),
             "rationale": f"local model {prediction.model_name} top label {prediction.label} "
-                         f"p={prediction.confidence:.3f}; draft from KB chunks {list(draft.citations)}",
+            f"p={prediction.confidence:.3f}; draft from KB chunks {list(draft.citations)}",
         }
         return ProviderAnswer(
             content=json.dumps(output, ensure_ascii=False),
             model=f"{prediction.model_name}@{prediction.model_version}",
             latency_ms=int((time.monotonic() - started) * 1000),
-            request_record=json.dumps({"model": prediction.model_name, "input": "ticket text (local, not sent)"}),
+            request_record=json.dumps(
+                {"model": prediction.model_name, "input": "ticket text (local, not sent)"}
+            ),
         )

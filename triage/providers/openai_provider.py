@@ -26,12 +26,17 @@ _json_schema_refused: set[str] = set()
 
 
 def _client() -> openai.OpenAI:
-    key = (settings.OPENAI_BASE_URL or "", settings.OPENAI_API_KEY, float(settings.LLM_TIMEOUT_SECONDS))
+    key = (
+        settings.OPENAI_BASE_URL or "",
+        settings.OPENAI_API_KEY,
+        float(settings.LLM_TIMEOUT_SECONDS),
+    )
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            client = openai.OpenAI(base_url=key[0] or None, api_key=key[1] or "missing", timeout=key[2],
-                                   max_retries=0)
+            client = openai.OpenAI(
+                base_url=key[0] or None, api_key=key[1] or "missing", timeout=key[2], max_retries=0
+            )
             _clients[key] = client
         return client
 
@@ -68,8 +73,10 @@ class OpenAIProvider(Provider):
             {"role": "user", "content": request.user_prompt_redacted},
         ]
         if repair is not None:
-            messages += [{"role": "assistant", "content": repair.previous_content[:8000]},
-                         {"role": "user", "content": repair.instruction}]
+            messages += [
+                {"role": "assistant", "content": repair.previous_content[:8000]},
+                {"role": "user", "content": repair.instruction},
+            ]
         return messages
 
     def complete(self, request: TriageRequest, *, repair: Repair | None = None) -> ProviderAnswer:
@@ -87,34 +94,70 @@ class OpenAIProvider(Provider):
                 _json_schema_refused.add(base_url)
                 response = self._create(messages, json_schema=False)
         except openai.RateLimitError as exc:
-            raise ProviderError(str(exc), error_class="RateLimitError", retryable=True,
-                                retry_after=_retry_after(exc), latency_ms=_ms(started), request_record=record) from exc
+            raise ProviderError(
+                str(exc),
+                error_class="RateLimitError",
+                retryable=True,
+                retry_after=_retry_after(exc),
+                latency_ms=_ms(started),
+                request_record=record,
+            ) from exc
         except openai.APITimeoutError as exc:
-            raise ProviderError("timed out", error_class="APITimeoutError", retryable=True,
-                                latency_ms=_ms(started), request_record=record) from exc
+            raise ProviderError(
+                "timed out",
+                error_class="APITimeoutError",
+                retryable=True,
+                latency_ms=_ms(started),
+                request_record=record,
+            ) from exc
         except openai.APIConnectionError as exc:
-            raise ProviderError(str(exc), error_class="APIConnectionError", retryable=True,
-                                latency_ms=_ms(started), request_record=record) from exc
+            raise ProviderError(
+                str(exc),
+                error_class="APIConnectionError",
+                retryable=True,
+                latency_ms=_ms(started),
+                request_record=record,
+            ) from exc
         except openai.APIStatusError as exc:
             retryable = exc.status_code >= 500 or exc.status_code in {408, 409}
-            raise ProviderError(str(exc)[:500], error_class=f"{type(exc).__name__}:{exc.status_code}",
-                                retryable=retryable, retry_after=_retry_after(exc),
-                                latency_ms=_ms(started), request_record=record) from exc
+            raise ProviderError(
+                str(exc)[:500],
+                error_class=f"{type(exc).__name__}:{exc.status_code}",
+                retryable=retryable,
+                retry_after=_retry_after(exc),
+                latency_ms=_ms(started),
+                request_record=record,
+            ) from exc
         except openai.OpenAIError as exc:
-            raise ProviderError(str(exc)[:500], error_class=type(exc).__name__, retryable=False,
-                                latency_ms=_ms(started), request_record=record) from exc
+            raise ProviderError(
+                str(exc)[:500],
+                error_class=type(exc).__name__,
+                retryable=False,
+                latency_ms=_ms(started),
+                request_record=record,
+            ) from exc
         except (AttributeError, TypeError, ValueError, KeyError) as exc:
             # The body was not a chat completion (a proxy's HTML page, truncated JSON): treat it
             # like a transport fault, the next try usually succeeds.
-            raise ProviderError(f"malformed response: {exc}"[:500], error_class="MalformedResponse",
-                                retryable=True, latency_ms=_ms(started), request_record=record) from exc
+            raise ProviderError(
+                f"malformed response: {exc}"[:500],
+                error_class="MalformedResponse",
+                retryable=True,
+                latency_ms=_ms(started),
+                request_record=record,
+            ) from exc
         latency = _ms(started)
         try:
             content = response.choices[0].message.content or ""
             usage = response.usage
         except (AttributeError, IndexError, TypeError) as exc:
-            raise ProviderError("malformed response: no choices", error_class="MalformedResponse",
-                                retryable=True, latency_ms=latency, request_record=record) from exc
+            raise ProviderError(
+                "malformed response: no choices",
+                error_class="MalformedResponse",
+                retryable=True,
+                latency_ms=latency,
+                request_record=record,
+            ) from exc
         return ProviderAnswer(
             content=content,
             # The configured name, not the dated snapshot the API echoes: it keys LLM_PRICES.
@@ -128,13 +171,21 @@ class OpenAIProvider(Provider):
     def _create(self, messages: list[dict[str, str]], *, json_schema: bool) -> Any:
         response_format: dict[str, Any]
         if json_schema:
-            response_format = {"type": "json_schema",
-                               "json_schema": {"name": "triage", "strict": True, "schema": triage_output_json_schema()}}
+            response_format = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "triage",
+                    "strict": True,
+                    "schema": triage_output_json_schema(),
+                },
+            }
         else:
             response_format = {"type": "json_object"}
-        return _client().chat.completions.create(
-            model=self.model, messages=messages,  # type: ignore[arg-type]  # plain dicts are what the API takes
-            response_format=response_format,  # type: ignore[arg-type]
+        # Plain dicts are what the API takes; the SDK's TypedDict overloads cannot see that.
+        return _client().chat.completions.create(  # type: ignore[call-overload]
+            model=self.model,
+            messages=messages,
+            response_format=response_format,
             temperature=0,
         )
 

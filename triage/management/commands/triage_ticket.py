@@ -25,8 +25,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("ticket_id", type=int)
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
-        parser.add_argument("--force", action="store_true",
-                            help="Re-triage a ticket that was already triaged (not once a reply went out).")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Re-triage a ticket that was already triaged (not once a reply went out).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         ticket_id = options["ticket_id"]
@@ -43,10 +46,18 @@ class Command(BaseCommand):
             if status.startswith("skipped"):
                 self.stderr.write(f"ticket {ticket_id}: {status} (a worker took it first)")
         elif ticket.status == Ticket.Status.TRIAGING:
-            raise CommandError(f"ticket {ticket_id} is being triaged right now; use --force if it is stuck")
+            raise CommandError(
+                f"ticket {ticket_id} is being triaged right now; use --force if it is stuck"
+            )
         else:
-            self.stderr.write(f"ticket {ticket_id} was already triaged; showing its decision (--force re-runs)")
-        decision = (TriageDecision.objects.select_related("ticket").filter(ticket_id=ticket_id, is_final=True).first())
+            self.stderr.write(
+                f"ticket {ticket_id} was already triaged; showing its decision (--force re-runs)"
+            )
+        decision = (
+            TriageDecision.objects.select_related("ticket")
+            .filter(ticket_id=ticket_id, is_final=True)
+            .first()
+        )
         if decision is None:
             raise CommandError(f"ticket {ticket_id} has no final decision")
         summary = services.decision_summary(decision)
