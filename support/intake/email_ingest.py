@@ -116,6 +116,7 @@ def _ingest_parsed(*, parsed: ParsedEmail, raw: bytes, sha256: str, route: str, 
                                 reason=f"sender flood quota exceeded ({settings.EMAIL_SENDER_QUOTA_PER_HOUR}/hour)")
 
         ticket, rejected_note = thread_find(parsed=parsed)
+        message: Message | None
         if ticket is not None:
             message = _reply_append(ticket=ticket, parsed=parsed)
             outcome = "threaded"

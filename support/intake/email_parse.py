@@ -307,7 +307,8 @@ def _collect(part: email.message.Message, walk: _Walk, depth: int) -> None:
         return
     if part.is_multipart():
         for sub in part.get_payload():
-            _collect(sub, walk, depth + 1)
+            if isinstance(sub, email.message.Message):
+                _collect(sub, walk, depth + 1)
         return
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):

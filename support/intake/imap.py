@@ -32,7 +32,8 @@ def imap_poll(*, limit: int = 500, on_result: Callable[[str, IngestResult], None
     with mailbox.login(settings.IMAP_USER, settings.IMAP_PASSWORD, initial_folder=settings.IMAP_FOLDER):
         for message in mailbox.fetch(AND(seen=False), mark_seen=False, limit=limit, bulk=False):
             source_ref = f"imap:{settings.IMAP_FOLDER}:{message.uid}"
-            result = email_ingest(raw=message.raw_bytes, route="imap", source_ref=source_ref)
+            raw = message.raw_bytes if isinstance(message, RawMailMessage) else message.obj.as_bytes()
+            result = email_ingest(raw=raw, route="imap", source_ref=source_ref)
             # Stored (committed) first, flagged second: the order is the durability guarantee.
             if message.uid:
                 mailbox.flag(message.uid, MailMessageFlags.SEEN, True)

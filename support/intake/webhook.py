@@ -115,7 +115,10 @@ class TicketAcceptedSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
-    errors = serializers.DictField(required=False, help_text="Field name → list of problems (400 only).")
+    # The JSON key is "errors"; DRF's metaclass moves declared fields off the class, so the
+    # Serializer.errors property is untouched at runtime.
+    errors = serializers.DictField(  # type: ignore[assignment]
+        required=False, help_text="Field name → list of problems (400 only).")
 
 
 class CustomerOutSerializer(serializers.Serializer):
@@ -154,7 +157,7 @@ class DecisionOutSerializer(serializers.Serializer):
 class TicketOutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     reference = serializers.CharField()
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a response key, not Field.source
     external_id = serializers.CharField()
     subject = serializers.CharField()
     status = serializers.CharField()
@@ -260,12 +263,13 @@ class TicketCollectionView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        limit = settings.WEBHOOK_MAX_BODY_BYTES
+        max_bytes = settings.WEBHOOK_MAX_BODY_BYTES
         try:
-            body = body_read_capped(request._request, limit=limit)
+            body = body_read_capped(request._request, limit=max_bytes)
         except BodyTooLarge:
-            return _error(413, f"Body larger than {limit} bytes.")
+            return _error(413, f"Body larger than {max_bytes} bytes.")
 
+        limit: int | None
         if isinstance(request.auth, ApiToken):
             source = request.auth.name
             limit = WebhookSource.objects.filter(name=source).values_list("rate_limit_per_minute", flat=True).first()

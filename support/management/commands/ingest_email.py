@@ -22,10 +22,10 @@ def messages_read(path: Path) -> Iterator[tuple[str, bytes | Exception]]:
     """(source, raw bytes) per message; a message that can't even be read yields its exception."""
     if path.is_dir():
         if all((path / sub).is_dir() for sub in ("cur", "new")):
-            box = mailbox.Maildir(str(path), factory=None, create=False)
-            for key in sorted(box.keys()):
+            maildir = mailbox.Maildir(str(path), factory=None, create=False)
+            for key in sorted(maildir.keys()):
                 try:
-                    yield key, box.get_bytes(key)
+                    yield key, maildir.get_bytes(key)
                 except Exception as exc:  # a vanished or unreadable file: report it, carry on
                     yield key, exc
             return
