@@ -479,7 +479,9 @@ def email_build(*, outbound: OutboundMessage) -> EmailMessage:
         headers["In-Reply-To"] = outbound.in_reply_to
     if outbound.references:
         headers["References"] = outbound.references
-    if outbound.auto_submitted:
+    if outbound.kind == OutboundMessage.Kind.NOTIFICATION:
+        headers["Auto-Submitted"] = "auto-generated"  # RFC 3834: machine-made, not a reply
+    elif outbound.auto_submitted:
         # RFC 3834: tells the customer's auto-responder not to answer us (no mail loops).
         headers["Auto-Submitted"] = "auto-replied"
     return EmailMessage(

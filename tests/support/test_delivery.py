@@ -237,6 +237,32 @@ def test_the_sweeper_recovers_a_reply_stuck_in_sending(smtp_sink, settings):
     assert len(smtp_sink.messages) == 1
 
 
+def test_a_reply_stuck_in_sending_on_its_last_attempt_ends_failed(smtp_sink, settings):
+    settings.DELIVERY_MAX_ATTEMPTS = 2
+    ticket = ticket_with_inbound_email()
+    with transaction.atomic():
+        outbound, _ = outbound_reply_create(
+            ticket=ticket,
+            body_text="Hi",
+            created_by=None,
+            auto_submitted=False,
+            idempotency_key="review:stuck:2",
+        )
+    claimed_at = timezone.now() - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS + 1)
+    OutboundMessage.objects.filter(pk=outbound.pk).update(
+        status=OutboundMessage.Status.SENDING, attempts=2, updated_at=claimed_at
+    )
+
+    assert outbound_deliver_due() == 0
+
+    outbound.refresh_from_db()
+    ticket.refresh_from_db()
+    assert outbound.status == OutboundMessage.Status.FAILED
+    assert "interrupted" in outbound.last_error
+    assert "delivery_failed" in ticket.review_reasons
+    assert smtp_sink.messages == []
+
+
 def test_a_recent_sending_row_is_left_alone(smtp_sink):
     ticket = ticket_with_inbound_email()
     with transaction.atomic():
@@ -278,9 +304,9 @@ def test_team_notify_mails_the_team_once(smtp_sink, django_capture_on_commit_cal
         )
 
     assert again.pk == first.pk
-    assert [(mail["To"], mail["Subject"]) for mail in smtp_sink.messages] == [
-        ("cards-team@switchboard.localhost", f"SLA at risk [#SB-{ticket.pk}]")
-    ]
+    assert [
+        (mail["To"], mail["Subject"], mail["Auto-Submitted"]) for mail in smtp_sink.messages
+    ] == [("cards-team@switchboard.localhost", f"SLA at risk [#SB-{ticket.pk}]", "auto-generated")]
     first.refresh_from_db()
     ticket.refresh_from_db()
     assert (first.kind, first.status) == (
