@@ -153,9 +153,7 @@ def outbound_reply_create(
         headers["Auto-Submitted"] = "auto-replied"
     author_name = "Switchboard"
     if created_by is not None:
-        author_name = (
-            getattr(created_by, "get_full_name", lambda: "")() or created_by.get_username()
-        )
+        author_name = created_by.get_full_name() or created_by.get_username()
     try:
         # A savepoint, so losing the race on the unique key leaves the caller's transaction usable.
         with transaction.atomic():
@@ -206,7 +204,8 @@ def outbound_reply_create(
         },
     )
     outbound_id = outbound.pk
-    transaction.on_commit(lambda: outbound_dispatch(outbound_ids=[outbound_id]))
+    # robust: the reply is committed; a failed hand-off is the sweeper's job, not an error page.
+    transaction.on_commit(lambda: outbound_dispatch(outbound_ids=[outbound_id]), robust=True)
     return outbound, True
 
 
@@ -249,7 +248,8 @@ def team_notify(
         )
         return outbound
     outbound_id = outbound.pk
-    transaction.on_commit(lambda: outbound_dispatch(outbound_ids=[outbound_id]))
+    # robust: the reply is committed; a failed hand-off is the sweeper's job, not an error page.
+    transaction.on_commit(lambda: outbound_dispatch(outbound_ids=[outbound_id]), robust=True)
     return outbound
 
 
@@ -273,7 +273,8 @@ def outbound_retry(*, outbound: OutboundMessage, actor: User | None) -> bool:
         after={"outbound_id": outbound.pk},
     )
     outbound_id = outbound.pk
-    transaction.on_commit(lambda: outbound_dispatch(outbound_ids=[outbound_id]))
+    # robust: the reply is committed; a failed hand-off is the sweeper's job, not an error page.
+    transaction.on_commit(lambda: outbound_dispatch(outbound_ids=[outbound_id]), robust=True)
     return True
 
 
