@@ -10,8 +10,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    F,
+    FilteredRelation,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -41,6 +52,7 @@ CONFIDENCE_BANDS = {
     "none": "No AI score",
 }
 PAGE_SIZE_DEFAULT = 50
+QUEUE_COUNTS_CACHE_SECONDS = 15
 PAGE_SIZE_MAX = 200
 
 
@@ -120,9 +132,16 @@ def queue_choices(*, agent: User) -> QueueChoices:
     )
 
 
-def _final_decision(field_name: str) -> Subquery:
-    return Subquery(
-        TriageDecision.objects.filter(ticket=OuterRef("pk"), is_final=True).values(field_name)[:1]
+def _with_final_decision(queryset: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    """Alias the final TriageDecision as a LEFT JOIN (at most one row per ticket, by the partial
+    unique constraint). A join, not a correlated subquery: PostgreSQL inlines a subquery once per
+    reference, which made the counts query five lookups per ticket. The join is only added to
+    queries that use ``ai_confidence``/``final_decision__…``."""
+    return queryset.alias(
+        final_decision=FilteredRelation(
+            "triage_decisions", condition=Q(triage_decisions__is_final=True)
+        ),
+        ai_confidence=F("final_decision__confidence"),
     )
 
 
@@ -157,9 +176,7 @@ def _base_queue(*, agent: User, now: datetime, team_ids: list[int]) -> QuerySet[
     """What waits for this agent: reviewable, theirs to handle, not snoozed. Claimed tickets stay
     visible (marked with who holds them); Next ticket skips them."""
     awake = Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now)
-    return Ticket.objects.filter(handleable_q(agent=agent, team_ids=team_ids) & awake).annotate(
-        ai_confidence=_final_decision("confidence"),
-    )
+    return Ticket.objects.filter(handleable_q(agent=agent, team_ids=team_ids) & awake)
 
 
 def review_queue(
@@ -175,10 +192,10 @@ def review_queue(
     value. Costs a fixed number of queries whatever ``limit`` is."""
     now = now or timezone.now()
     limit = max(1, min(limit, PAGE_SIZE_MAX))
-    team_ids = choices.team_ids if choices is not None else agent_team_ids(agent=agent)
-    base = _base_queue(agent=agent, now=now, team_ids=team_ids)
+    choices = choices or queue_choices(agent=agent)
+    base = _base_queue(agent=agent, now=now, team_ids=choices.team_ids)
 
-    filtered = base
+    filtered = _with_final_decision(base)
     if filters.team:
         filtered = filtered.filter(team__slug=filters.team)
     if filters.category:
@@ -196,7 +213,10 @@ def review_queue(
 
     rows = list(
         filtered.select_related("customer", "category", "team", "claimed_by", "assignee")
-        .annotate(ai_category_slug=_final_decision("category_slug"))
+        .annotate(
+            ai_category_slug=F("final_decision__category_slug"),
+            ai_confidence_value=F("ai_confidence"),
+        )
         .order_by(*URGENCY_ORDER)[offset : offset + limit]
     )
     for row in rows:
@@ -205,8 +225,9 @@ def review_queue(
         setattr(row, "reason_labels", [reason_label(code) for code in row.review_reasons or []])  # noqa: B010
         setattr(row, "sla_state", _sla_state(row.first_response_due_at, now))  # noqa: B010
         setattr(row, "claim_live", live)  # noqa: B010
-    total = filtered.count()
-    counts = _queue_counts(base=base, agent=agent, now=now)
+    counts = _queue_counts(base=base, agent=agent, now=now, choices=choices)
+    # Without filters the total is the queue's size, which the counts already hold.
+    total = filtered.count() if filters.active() else counts["total"][""]
     return QueuePage(rows=rows, total=total, counts=counts, offset=offset, limit=limit)
 
 
@@ -221,30 +242,56 @@ def _sla_state(due: datetime | None, now: datetime) -> str:
 
 
 def _queue_counts(
-    *, base: QuerySet[Ticket], agent: User, now: datetime
+    *, base: QuerySet[Ticket], agent: User, now: datetime, choices: QueueChoices
 ) -> dict[str, dict[str, int]]:
-    """How many tickets each filter value would show, over the agent's whole queue (4 queries)."""
-    counts: dict[str, dict[str, int]] = {}
-    by_team = base.order_by().values("team__slug").annotate(n=Count("pk"))
-    counts["team"] = {row["team__slug"] or "": row["n"] for row in by_team}
-    by_category = base.order_by().values("category__slug").annotate(n=Count("pk"))
-    counts["category"] = {row["category__slug"] or "": row["n"] for row in by_category}
-    by_priority = base.order_by().values("priority").annotate(n=Count("pk"))
-    counts["priority"] = {row["priority"]: row["n"] for row in by_priority}
+    """How many tickets each filter value would show, over the agent's whole queue.
 
-    aggregates: dict[str, Any] = {"total": Count("pk")}
-    for state in SLA_STATES:
-        aggregates[f"sla__{state}"] = Count("pk", filter=_sla_q(state, now))
-    for band in CONFIDENCE_BANDS:
-        aggregates[f"confidence__{band}"] = Count("pk", filter=_confidence_q(band))
-    for code, _label in reason_choices():
-        aggregates[f"reason__{code}"] = Count("pk", filter=_reason_q(code))
-    aggregates["mine__1"] = Count("pk", filter=Q(assignee=agent) | Q(claimed_by=agent))
-    result = base.order_by().aggregate(**aggregates)
-    counts["total"] = {"": result.pop("total")}
-    for key, value in result.items():
-        group, _, name = key.partition("__")
-        counts.setdefault(group, {})[name] = value
+    One query, then cached for ``QUEUE_COUNTS_CACHE_SECONDS`` per agent: every open queue page
+    refreshes itself every 30 s, and these counts read every waiting ticket, while the rows
+    query reads one screen through the (status, first_response_due_at) index. A count that is
+    a few seconds old is fine; a stale row is not, so rows are never cached.
+    """
+    team_key = ",".join(map(str, sorted(choices.team_ids)))
+    key = f"review:queue-counts:v2:{agent.pk}:{team_key}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    counts = _queue_counts_query(
+        base=base, agent=agent, now=now, teams=choices.teams, categories=choices.categories
+    )
+    cache.set(key, counts, QUEUE_COUNTS_CACHE_SECONDS)
+    return counts
+
+
+def _queue_counts_query(
+    *,
+    base: QuerySet[Ticket],
+    agent: User,
+    now: datetime,
+    teams: Sequence[Team],
+    categories: Sequence[Category],
+) -> dict[str, dict[str, int]]:
+    """One pass over the waiting tickets: ``COUNT(*) FILTER (WHERE …)`` per filter value.
+
+    A single aggregate rather than a GROUP BY per dimension: the waiting tickets are spread over
+    a large table, and reading their rows is the cost, so read them once.
+    """
+    buckets: list[tuple[str, str, Q]] = [("total", "", Q())]
+    buckets += [("team", team.slug, Q(team_id=team.pk)) for team in teams]
+    buckets += [("category", category.slug, Q(category_id=category.pk)) for category in categories]
+    buckets += [("priority", value, Q(priority=value)) for value in Priority.values]
+    buckets += [("sla", state, _sla_q(state, now)) for state in SLA_STATES]
+    buckets += [("confidence", band, _confidence_q(band)) for band in CONFIDENCE_BANDS]
+    buckets += [("reason", code, _reason_q(code)) for code, _label in reason_choices()]
+    buckets += [("mine", "1", Q(assignee=agent) | Q(claimed_by=agent))]
+    aggregates: dict[str, Any] = {
+        f"bucket_{index}": Count("pk", filter=condition) if condition else Count("pk")
+        for index, (_group, _name, condition) in enumerate(buckets)
+    }
+    result = _with_final_decision(base).order_by().aggregate(**aggregates)
+    counts: dict[str, dict[str, int]] = {}
+    for index, (group, name, _condition) in enumerate(buckets):
+        counts.setdefault(group, {})[name] = result[f"bucket_{index}"] or 0
     return counts
 
 
