@@ -80,18 +80,21 @@ class QueueFilters:
     confidence: str = ""
     mine: bool = False
 
+    def chosen(self) -> list[tuple[str, str]]:
+        """The active filters as (counts group, value) pairs."""
+        pairs = [
+            ("team", self.team),
+            ("category", self.category),
+            ("priority", self.priority),
+            ("reason", self.reason),
+            ("sla", self.sla),
+            ("confidence", self.confidence),
+            ("mine", "1" if self.mine else ""),
+        ]
+        return [(group, value) for group, value in pairs if value]
+
     def active(self) -> bool:
-        return any(
-            [
-                self.team,
-                self.category,
-                self.priority,
-                self.reason,
-                self.sla,
-                self.confidence,
-                self.mine,
-            ]
-        )
+        return bool(self.chosen())
 
 
 @dataclass
@@ -226,8 +229,14 @@ def review_queue(
         setattr(row, "sla_state", _sla_state(row.first_response_due_at, now))  # noqa: B010
         setattr(row, "claim_live", live)  # noqa: B010
     counts = _queue_counts(base=base, agent=agent, now=now, choices=choices)
-    # Without filters the total is the queue's size, which the counts already hold.
-    total = filtered.count() if filters.active() else counts["total"][""]
+    # With no filter or a single one, the (cached) counts already hold the total; only
+    # combinations need their own COUNT.
+    chosen = filters.chosen()
+    if len(chosen) <= 1:
+        group, value = chosen[0] if chosen else ("total", "")
+        total = counts.get(group, {}).get(value, 0)
+    else:
+        total = filtered.count()
     return QueuePage(rows=rows, total=total, counts=counts, offset=offset, limit=limit)
 
 

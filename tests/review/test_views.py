@@ -317,3 +317,17 @@ def test_the_audit_queue_grades_an_auto_sent_reply(agent_client, agent_user, mak
 
     sample.refresh_from_db()
     assert sample.grade == "correct" and sample.graded_by == agent_user
+
+
+def test_the_summary_counts_match_single_and_combined_filters(agent_client, make_review_ticket):
+    make_review_ticket(priority="high", category_slug="card_arrival")
+    make_review_ticket(priority="high", category_slug="failed_transfer", team_slug="payments")
+    make_review_ticket(priority="low", category_slug="card_arrival")
+
+    def shown(**params):
+        html = agent_client.get("/review/", params).content.decode()
+        return int(html.split("<strong>")[1].split("</strong>")[0])
+
+    assert shown() == 3
+    assert shown(priority="high") == 2
+    assert shown(priority="high", category="card_arrival") == 1
