@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -81,11 +82,9 @@ def error_lower_bound(*, errors: int, total: int, confidence: float = CONFIDENCE
 
 def samples_needed(*, target_error: float, confidence: float = CONFIDENCE_LEVEL) -> int:
     """The fewest error-free decisions whose upper bound is within the target: fewer than this
-    and no threshold can be proven safe on that evidence alone (149 for 2%)."""
-    total = 1
-    while error_upper_bound(errors=0, total=total, confidence=confidence) > target_error:
-        total += 1
-    return total
+    and no threshold can be proven safe on that evidence alone (149 for 2%). With no errors the
+    Clopper-Pearson upper bound is 1 - (1 - confidence)^(1/n), hence the closed form."""
+    return math.ceil(math.log(1 - confidence) / math.log(1 - target_error) - 1e-9)
 
 
 # --- Audit sampling and grading ---------------------------------------------------------------
@@ -309,12 +308,11 @@ def reviewed_decisions(*, since: datetime) -> list[ReviewedDecision]:
     audits = (
         AuditSample.objects.filter(graded_at__gte=since, decision__isnull=False, decision__confidence__isnull=False)
         .exclude(grade="")
-        .exclude(decision_id__in=list(latest))
-        .values_list("decision__confidence", "category_slug", "grade")
+        .values_list("decision_id", "decision__confidence", "category_slug", "grade")
     )
     found = list(latest.values())
-    for confidence, slug, grade in audits.iterator():
-        if confidence is None:
+    for decision_id, confidence, slug, grade in audits.iterator():
+        if confidence is None or decision_id in latest:  # a human review already counted it
             continue
         found.append(ReviewedDecision(category=slug, confidence=float(confidence),
                                       error=grade == AuditSample.Grade.INCORRECT))

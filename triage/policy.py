@@ -55,6 +55,9 @@ REASON_LABELS: dict[str, str] = {
     "security_fraud": "Security or fraud concern",
     "churn_risk": "Churn risk",
     "canary_leak": "Draft leaked the prompt canary",
+    "unsafe_output": "Draft contains a link, address or secret it should not",
+    "vulnerable_customer": "Possibly vulnerable customer",
+    "complaint": "Complaint",
 }
 
 

@@ -136,9 +136,12 @@ def sla_is_at_risk(*, ticket: Ticket, policy: SlaPolicy, now: datetime) -> bool:
     """True when ``at_risk_fraction`` of the first-response window has elapsed (business time)."""
     if ticket.first_response_due_at is None:
         return False
-    hours = _hours_for(ticket.team)
-    remaining = _minutes_between(hours, now, ticket.first_response_due_at)
-    elapsed = policy.first_response_minutes - remaining
+    remaining = _minutes_between(_hours_for(ticket.team), now, ticket.first_response_due_at)
+    return _elapsed_share_reached(policy=policy, remaining_minutes=remaining)
+
+
+def _elapsed_share_reached(*, policy: SlaPolicy, remaining_minutes: float) -> bool:
+    elapsed = policy.first_response_minutes - remaining_minutes
     # A microsecond of slack so 0.8 x 480 min is at risk at exactly 384 min despite float error.
     return elapsed >= policy.at_risk_fraction * policy.first_response_minutes - 1e-6
 
@@ -219,15 +222,31 @@ def sla_escalate_due(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     policies = {policy.priority: policy for policy in SlaPolicy.objects.all()}
     escalated = 0
+    # Round-the-clock tickets are at risk exactly when due - now <= (1 - fraction) x minutes: SQL
+    # narrows them down per priority. Tickets of teams with business hours are checked in Python
+    # (business time left can be much less than wall time left, e.g. over a weekend).
+    at_risk_by_wall_clock = Q(pk__in=[])
+    for priority, policy in policies.items():
+        slack = timedelta(minutes=(1 - policy.at_risk_fraction) * policy.first_response_minutes, seconds=1)
+        at_risk_by_wall_clock |= Q(priority=priority, first_response_due_at__lte=now + slack)
     candidates = (
         Ticket.objects.filter(status__in=OPEN_STATUSES, escalated=False, first_responded_at__isnull=True,
                               first_response_due_at__isnull=False)
+        .filter(at_risk_by_wall_clock | Q(team__business_hours__isnull=False))
         .select_related("team")
+        .only("pk", "subject", "priority", "first_response_due_at", "team__id", "team__slug", "team__name",
+              "team__email", "team__business_hours")
         .order_by("first_response_due_at")
     )
-    for ticket in candidates.iterator(chunk_size=500):
+    hours_by_team: dict[int | None, BusinessHours | None] = {}
+    for ticket in candidates.iterator(chunk_size=2000):
         policy = policies.get(ticket.priority)
-        if policy is not None and sla_is_at_risk(ticket=ticket, policy=policy, now=now):
+        if policy is None or ticket.first_response_due_at is None:
+            continue
+        if ticket.team_id not in hours_by_team:
+            hours_by_team[ticket.team_id] = _hours_for(ticket.team)
+        remaining = _minutes_between(hours_by_team[ticket.team_id], now, ticket.first_response_due_at)
+        if _elapsed_share_reached(policy=policy, remaining_minutes=remaining):
             escalated += int(sla_escalate_ticket(ticket=ticket, now=now))
 
     first_response_breached = (
