@@ -102,3 +102,22 @@ def test_the_provider_never_sees_pii_and_the_draft_gets_it_back(demo_tenant, fak
     assert decision.reply_draft.startswith("Hello Ada Lovelace")
     assert "4539 1488 0343 6467" not in decision.request_redacted
     assert "ada.lovelace@example.com" not in decision.request_redacted
+
+
+def test_log_lines_are_redacted(settings):
+    import logging
+
+    from triage.pii import PiiLogFilter
+
+    assert settings.LOGGING["handlers"]["console"]["filters"] == ["pii"]
+    record = logging.LogRecord(
+        "triage",
+        logging.WARNING,
+        __file__,
+        1,
+        "mail from %s, card %s",
+        ("ada@example.com", "4539 1488 0343 6467"),
+        None,
+    )
+    assert PiiLogFilter().filter(record) is True
+    assert record.getMessage() == "mail from [EMAIL_1], card [CARD_1]"
