@@ -587,12 +587,14 @@ def review_snooze(*, ticket_id: int, agent: User, minutes: int, note: str = "") 
     return outcome
 
 
-def review_delivery_retry(*, outbound_id: int, agent: User) -> bool:
+def review_delivery_retry(*, ticket_id: int, outbound_id: int, agent: User) -> bool:
     """Re-arm a failed or bounced reply (same row, same key); False if it wasn't failed."""
     from support.delivery import outbound_retry
 
     with transaction.atomic():
-        outbound = OutboundMessage.objects.select_related("ticket").get(pk=outbound_id)
+        outbound = OutboundMessage.objects.select_related("ticket").get(
+            pk=outbound_id, ticket_id=ticket_id
+        )
         return outbound_retry(outbound=outbound, actor=agent)
 
 

@@ -288,7 +288,9 @@ def snooze(request: HttpRequest, ticket_id: int) -> HttpResponse:
 @require_POST
 @review_required
 def delivery_retry(request: HttpRequest, ticket_id: int, outbound_id: int) -> HttpResponse:
-    if services.review_delivery_retry(outbound_id=outbound_id, agent=_agent(request)):
+    if services.review_delivery_retry(
+        ticket_id=ticket_id, outbound_id=outbound_id, agent=_agent(request)
+    ):
         messages.success(request, "Delivery will be tried again.")
     else:
         messages.info(request, "That reply is not failed; nothing to retry.")

@@ -331,3 +331,18 @@ def test_the_summary_counts_match_single_and_combined_filters(agent_client, make
     assert shown() == 3
     assert shown(priority="high") == 2
     assert shown(priority="high", category="card_arrival") == 1
+
+
+def test_a_failed_reply_shows_on_the_ticket_and_can_be_retried(agent_client, make_review_ticket):
+    ticket = make_review_ticket()
+    outbound = OutboundMessage.objects.create(
+        ticket=ticket, kind="email", idempotency_key=f"review:{ticket.pk}:x", to_address="a@example.com",
+        body_text="Hello", status="failed", attempts=5, last_error="SMTP connection refused",
+    )
+    page = agent_client.get(reverse("review:ticket", args=[ticket.pk])).content.decode()
+    assert 'data-status="failed"' in page and "SMTP connection refused" in page
+
+    agent_client.post(reverse("review:delivery_retry", args=[ticket.pk, outbound.pk]))
+
+    outbound.refresh_from_db()
+    assert outbound.status == "pending" and outbound.attempts == 0
