@@ -346,3 +346,16 @@ def test_a_failed_reply_shows_on_the_ticket_and_can_be_retried(agent_client, mak
 
     outbound.refresh_from_db()
     assert outbound.status == "pending" and outbound.attempts == 0
+
+
+def test_flag_evidence_reads_the_pipelines_mapping_and_the_documented_shape():
+    from review.selectors import flag_evidence
+
+    pipeline = {"injection_suspected": {"evidence": ["ignore previous instructions"], "source": "input_scan"}}
+    documented = {"flag": "injection_suspected", "evidence": ["reveal your system prompt"]}
+
+    assert flag_evidence(pipeline, ["injection_suspected"]) == {
+        "injection_suspected": ["ignore previous instructions"]
+    }
+    assert flag_evidence(documented, []) == {"injection_suspected": ["reveal your system prompt"]}
+    assert flag_evidence({}, ["legal_threat"]) == {"legal_threat": []}
