@@ -199,3 +199,20 @@ def test_filters_swap_the_results_in_place_and_keep_the_url(logged_in_page, make
     assert page.get_by_role("link", name=transfer.reference).is_visible()
     assert page.evaluate("window.__samePage") is True  # htmx swapped the results, no reload
     assert "category=failed_transfer" in page.url
+
+
+def test_a_double_click_on_approve_sends_one_reply(logged_in_page, make_user, make_ticket, smtp_sink):
+    make_user("agent1")
+    ticket = make_ticket()
+    page = logged_in_page("agent1")
+    page.get_by_role("button", name="Next ticket").click()
+    page.wait_for_url(TICKET_URL)
+
+    page.get_by_role("button", name="Approve & send").dblclick()
+    page.get_by_text("Reply approved").wait_for()
+
+    wait_for(lambda: smtp_sink.messages)
+    time.sleep(0.5)
+    assert len(smtp_sink.messages) == 1
+    assert OutboundMessage.objects.filter(ticket=ticket).count() == 1
+    assert ReviewOutcome.objects.filter(ticket=ticket).count() == 1
