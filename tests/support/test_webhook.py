@@ -319,3 +319,16 @@ def test_racing_deliveries_create_one_ticket(same_webhook_id):
     assert Ticket.objects.count() == 1
     expected_deliveries = 1 if same_webhook_id else 8
     assert WebhookDelivery.objects.filter(ticket=Ticket.objects.get()).count() == expected_deliveries
+
+
+def test_a_huge_declared_length_is_refused_without_reading_the_body(live_server, settings):
+    """Over real HTTP: the server answers 413 from the headers alone, before any body arrives."""
+    import socket
+    from urllib.parse import urlparse
+
+    address = urlparse(live_server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(b"POST /api/v1/tickets HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 10000000000\r\nConnection: close\r\n\r\n{\"external_id\": ")
+        status_line = sock.makefile("rb").readline()
+    assert status_line.split()[1] == b"413"
