@@ -130,3 +130,29 @@ def test_quoted_history_and_signatures_are_stripped_for_the_model(text, expected
 
 def test_unknown_charset_labels_fall_back_to_detection():
     assert text_decode("naïve".encode(), "x-no-such-charset") == "naïve"
+
+
+def _with_headers(headers: str) -> bytes:
+    return (f"From: Ada <ada@example.com>\r\nSubject: hi\r\nMessage-ID: <h@example.com>\r\n{headers}"
+            "\r\n\r\nbody\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ("Auto-Submitted: auto-generated", "auto-submitted: auto-generated"),
+        ("Auto-Submitted: Auto-Replied; owner-email=x@example.com", "auto-submitted: auto-replied"),
+        ("Precedence: junk", "precedence: junk"),
+        ("Precedence: list", "precedence: list"),
+        ("X-Autorespond: yes", "x-autorespond header"),
+        ("X-Auto-Response-Suppress: All", "x-auto-response-suppress header"),
+        ("Return-Path: <>", "null sender"),
+    ],
+)
+def test_every_robot_header_is_recognised(headers, reason):
+    assert reason in email_parse(_with_headers(headers)).automated_reasons
+
+
+@pytest.mark.parametrize("headers", ["Auto-Submitted: no", "Precedence: first-class", "Return-Path: <ada@example.com>"])
+def test_headers_that_do_not_mean_a_robot(headers):
+    assert email_parse(_with_headers(headers)).automated_reasons == []
