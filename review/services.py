@@ -381,19 +381,12 @@ def review_approve(*, ticket_id: int, agent: User, body_text: str) -> ReviewOutc
 
 
 def _mark_replied(ticket: Ticket) -> None:
-    now = timezone.now()
+    """The human's part is done. ``first_responded_at`` is left to delivery: the first response
+    is when the reply actually went out, and a failed delivery puts the ticket back in the queue."""
     ticket.status = Ticket.Status.REPLIED
-    ticket.first_responded_at = ticket.first_responded_at or now
     _clear_claim(ticket)
     ticket.save(
-        update_fields=[
-            "status",
-            "first_responded_at",
-            "claimed_by",
-            "claimed_at",
-            "claim_expires_at",
-            "updated_at",
-        ]
+        update_fields=["status", "claimed_by", "claimed_at", "claim_expires_at", "updated_at"]
     )
 
 
