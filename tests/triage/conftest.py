@@ -62,7 +62,12 @@ def trained_classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         texts, labels = small_training_rows()
         # A lenient target error: 80 held-out rows cannot prove a 2% bound.
         classifier.classifier_train(
-            texts=texts, labels=labels, name=MODEL_NAME, target_error=0.1, source="tests"
+            texts=texts,
+            labels=labels,
+            name=MODEL_NAME,
+            target_error=0.1,
+            source="tests",
+            cv_folds=3,
         )
     finally:
         settings.CLASSIFIER_DIR = previous

@@ -69,44 +69,40 @@ def test_clopper_pearson_upper_bound_matches_the_closed_form_for_zero_errors() -
     assert classifier.clopper_pearson_upper(errors=0, total=0) == 1.0
 
 
-def test_threshold_walks_down_the_grid_and_stops_at_the_first_bound_that_fails() -> None:
-    # Given 3,000 confident correct predictions (0.95-1.0), 200 at 0.80-0.90 that are 50% wrong,
-    # and below it a "lucky dip": 6,000 correct predictions at 0.70-0.80,
+def test_threshold_is_the_lowest_grid_point_whose_corrected_error_bound_meets_the_target() -> None:
+    # Given 3,000 confident correct predictions and 1,000 less confident ones, 10% wrong,
     rng = np.random.default_rng(0)
-    confidences = np.r_[
-        rng.uniform(0.95, 1.0, 3000), rng.uniform(0.80, 0.90, 200), rng.uniform(0.70, 0.80, 6000)
-    ]
-    correct = np.r_[np.ones(3000, bool), rng.uniform(size=200) > 0.5, np.ones(6000, bool)]
-    # (taking the lowest passing threshold would automate almost everything:)
-    everything = confidences >= 0.70
-    assert (
-        classifier.clopper_pearson_upper(
-            errors=int((~correct[everything]).sum()), total=int(everything.sum())
-        )
-        <= 0.02
-    )
+    confidences = np.r_[rng.uniform(0.9, 1.0, 3000), rng.uniform(0.3, 0.9, 1000)]
+    correct = np.r_[np.ones(3000, bool), rng.uniform(size=1000) > 0.1]
 
     threshold, rate, observed, upper = classifier.threshold_select(
         confidences=confidences, correct=correct, target_error=0.02
     )
 
-    # then the walk stops inside the bad band and never reaches the dip,
-    assert 0.80 < threshold <= 0.90
+    def bound(t: float) -> float:
+        chosen = confidences >= t
+        # 95% for all 100 grid points at once: Bonferroni.
+        return classifier.clopper_pearson_upper(
+            errors=int((~correct[chosen]).sum()), total=int(chosen.sum()), confidence=1 - 0.05 / 100
+        )
+
+    # then the automated set meets the corrected bound,
     automated = confidences >= threshold
-    errors = int((~correct[automated]).sum())
-    assert upper <= 0.02
-    assert upper == pytest.approx(
-        classifier.clopper_pearson_upper(errors=errors, total=int(automated.sum()))
-    )
+    assert round(threshold * 100) == threshold * 100  # a grid point
+    assert upper <= 0.02 and upper == pytest.approx(bound(threshold))
     assert rate == pytest.approx(automated.mean())
-    assert observed == pytest.approx(errors / automated.sum())
-    # and one grid step lower the bound fails.
-    lower = confidences >= threshold - 0.01
+    assert observed == pytest.approx((~correct[automated]).sum() / automated.sum())
+    assert automated.sum() > 3000
+    # no lower grid point does,
+    assert all(bound(t) > 0.02 for t in np.arange(0.01, threshold - 0.005, 0.01))
+    # and the uncorrected bound alone would have allowed a lower threshold.
+    lower = threshold - 0.01
+    chosen = confidences >= lower
     assert (
         classifier.clopper_pearson_upper(
-            errors=int((~correct[lower]).sum()), total=int(lower.sum())
+            errors=int((~correct[chosen]).sum()), total=int(chosen.sum())
         )
-        > 0.02
+        <= 0.02
     )
 
 
@@ -133,7 +129,17 @@ def test_train_classifier_stores_a_versioned_model_with_metadata_and_activates_i
     ]
     data = _write_csv(tmp_path / "train.csv", texts, raw)
 
-    call_command("train_classifier", "--csv", str(data), "--name", "demo", "--target-error", "0.1")
+    call_command(
+        "train_classifier",
+        "--csv",
+        str(data),
+        "--name",
+        "demo",
+        "--target-error",
+        "0.1",
+        "--cv-folds",
+        "2",
+    )
 
     out = capsys.readouterr().out
     assert (
@@ -163,10 +169,14 @@ def test_if_missing_does_nothing_when_the_named_model_is_already_active(
     settings.CLASSIFIER_DIR = tmp_path / "models"
     texts, labels = small_training_rows(labels=("card_arrival", "change_pin"), per_label=20)
     data = _write_csv(tmp_path / "train.csv", texts, labels)
-    call_command("train_classifier", "--csv", str(data), "--name", "demo", "--if-missing")
+    call_command(
+        "train_classifier", "--csv", str(data), "--name", "demo", "--if-missing", "--cv-folds", "2"
+    )
     first = classifier.classifier_versions(name="demo")
 
-    call_command("train_classifier", "--csv", str(data), "--name", "demo", "--if-missing")
+    call_command(
+        "train_classifier", "--csv", str(data), "--name", "demo", "--if-missing", "--cv-folds", "2"
+    )
 
     assert classifier.classifier_versions(name="demo") == first
     assert classifier.active_version(name="demo") == first[0]
@@ -177,12 +187,14 @@ def test_a_new_activation_is_seen_by_a_running_process_and_by_another_process(
 ) -> None:
     settings.CLASSIFIER_DIR = tmp_path / "models"
     texts, labels = small_training_rows(labels=("card_arrival", "change_pin"), per_label=20)
-    first = classifier.classifier_train(texts=texts, labels=labels, name="demo", target_error=0.1)
+    first = classifier.classifier_train(
+        texts=texts, labels=labels, name="demo", target_error=0.1, cv_folds=2
+    )
     assert classifier.active_classifier().model_version == first.version  # loaded and cached
 
     # Different data, so a different version directory even within the same second.
     second = classifier.classifier_train(
-        texts=texts[:-2], labels=labels[:-2], name="demo", target_error=0.1
+        texts=texts[:-2], labels=labels[:-2], name="demo", target_error=0.1, cv_folds=2
     )
 
     assert second.version != first.version
@@ -303,7 +315,16 @@ def test_train_from_reviews_uses_the_reviewers_final_category(
         else:
             ReviewOutcome.objects.create(ticket=ticket, reviewer=reviewer, verdict="approved")
 
-    call_command("train_classifier", "--from-reviews", "--name", "reviews", "--target-error", "0.1")
+    call_command(
+        "train_classifier",
+        "--from-reviews",
+        "--name",
+        "reviews",
+        "--target-error",
+        "0.1",
+        "--cv-folds",
+        "2",
+    )
 
     model = classifier.active_classifier()
     assert model is not None and model.model_name == "reviews"

@@ -34,7 +34,10 @@ class Command(BaseCommand):
             help="Upper 95%% bound on the error among automated tickets (default 0.02).",
         )
         parser.add_argument(
-            "--heldout", type=float, default=0.2, help="Held-out fraction (default 0.2)."
+            "--cv-folds",
+            type=int,
+            default=5,
+            help="Held-out evaluation by k-fold cross-validation (default 5).",
         )
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument(
@@ -43,19 +46,14 @@ class Command(BaseCommand):
             help="Do nothing when a model of this name is already stored and active.",
         )
         parser.add_argument("--no-activate", action="store_true", help="Store without activating.")
-        parser.add_argument(
-            "--refit",
-            action="store_true",
-            help="After evaluation, refit on every row (the threshold is then less reliable).",
-        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         name: str = options["name"]
         target_error: float = options["target_error"]
         if not 0 < target_error < 1:
             raise CommandError("--target-error must be between 0 and 1")
-        if not 0 < options["heldout"] < 0.9:
-            raise CommandError("--heldout must be between 0 and 0.9")
+        if not 2 <= options["cv_folds"] <= 20:
+            raise CommandError("--cv-folds must be between 2 and 20")
         try:
             if options["if_missing"] and classifier.active_version(name=name):
                 if classifier.active_model_name() is None:
@@ -87,11 +85,10 @@ class Command(BaseCommand):
                 labels=labels,
                 name=name,
                 target_error=target_error,
-                heldout_fraction=options["heldout"],
+                cv_folds=options["cv_folds"],
                 seed=options["seed"],
                 activate=not options["no_activate"],
                 source=source,
-                refit=options["refit"],
             )
         except classifier.ClassifierError as exc:
             raise CommandError(str(exc)) from exc
@@ -99,11 +96,12 @@ class Command(BaseCommand):
         if dropped:
             self.stdout.write(f"Dropped labels with fewer than 5 examples: {', '.join(dropped)}")
         self.stdout.write(
-            f"held-out accuracy: {report.heldout_accuracy:.4f} ({report.heldout_rows} rows)"
+            f"held-out accuracy: {report.heldout_accuracy:.4f} "
+            f"({report.metadata['evaluation']}, {report.heldout_rows} rows)"
         )
         self.stdout.write(
             f"threshold: {report.threshold:.4f} (target error {target_error:g}, "
-            f"95% upper bound {report.heldout_error_upper_bound:.4f})"
+            f"upper bound {report.heldout_error_upper_bound:.4f})"
         )
         self.stdout.write(
             f"expected automation rate: {report.expected_automation_rate:.4f} "
