@@ -93,6 +93,15 @@ class InboundEmailAdmin(admin.ModelAdmin):
     list_filter = ("status", "route")
     readonly_fields = ("sha256", "message_id", "received_at")
     exclude = ("raw",)
+    actions = ["reprocess"]
+
+    @admin.action(description="Reprocess selected quarantined messages")
+    def reprocess(self, request, queryset):  # type: ignore[no-untyped-def]
+        from support.intake.email_ingest import quarantine_reprocess
+
+        results = quarantine_reprocess(inbound_ids=list(queryset.values_list("pk", flat=True)))
+        outcomes = "; ".join(f"#{row.pk} {result.describe()}" for row, result in results) or "nothing quarantined"
+        self.message_user(request, f"Reprocessed {len(results)}: {outcomes}")
 
 
 admin.site.register(models.AgentProfile)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,7 +21,7 @@ def ticket_event_record(
     *,
     ticket: Ticket,
     verb: str,
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     actor_label: str = "system",
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
@@ -139,7 +140,7 @@ def triage_dispatch(*, ticket_ids: Iterable[int]) -> int:
 
 def dispatch_pending(*, older_than_seconds: int = 30) -> int:
     """The sweeper: send every ``new`` ticket whose dispatch never happened or got lost."""
-    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
     pending = Ticket.objects.filter(status=Ticket.Status.NEW, created_at__lt=cutoff).filter(
         triage_dispatched_at__isnull=True
     ) | Ticket.objects.filter(status=Ticket.Status.NEW, triage_dispatched_at__lt=cutoff)
