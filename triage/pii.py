@@ -28,6 +28,7 @@ PHONE_RE = re.compile(
     r")(?![\w])"
 )
 CUSTOMER_NAME_PLACEHOLDER = "[CUSTOMER_NAME]"
+CUSTOMER_FIRST_NAME_PLACEHOLDER = "[CUSTOMER_FIRST_NAME]"
 
 
 def luhn_valid(number: str) -> bool:
@@ -127,11 +128,17 @@ def pii_redact(
     """Redact several texts with one shared placeholder table (subject and body of one ticket)."""
     redactor = _Redactor(set(settings.PII_REDACT if kinds is None else kinds))
     out = [redactor.run(text) for text in texts]
-    if customer_name.strip():
-        name = customer_name.strip()
-        redactor.mapping[CUSTOMER_NAME_PLACEHOLDER] = name
-        pattern = re.compile(re.escape(name), re.IGNORECASE)
-        out = [pattern.sub(CUSTOMER_NAME_PLACEHOLDER, text) for text in out]
+    name = " ".join(customer_name.split())
+    if len(name) >= 3:
+        # Whole words only ("Al" must not eat "also"); the full name first, then the first name.
+        replacements = [(name, CUSTOMER_NAME_PLACEHOLDER)]
+        first = name.split(" ")[0]
+        if first != name and len(first) >= 3:
+            replacements.append((first, CUSTOMER_FIRST_NAME_PLACEHOLDER))
+        for value, placeholder in replacements:
+            pattern = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
+            redactor.mapping[placeholder] = value
+            out = [pattern.sub(placeholder, text) for text in out]
     return out, Redaction(text="\n".join(out), mapping=redactor.mapping)
 
 

@@ -37,7 +37,13 @@ from support.services import ticket_event_record, triage_dispatch
 from triage.grounding import grounding_check
 from triage.injection import EMAIL_RE, InjectionResult, injection_scan, output_scan
 from triage.models import TriageDecision
-from triage.pii import CUSTOMER_NAME_PLACEHOLDER, pii_redact, pii_redact_text, pii_restore
+from triage.pii import (
+    CUSTOMER_FIRST_NAME_PLACEHOLDER,
+    CUSTOMER_NAME_PLACEHOLDER,
+    pii_redact,
+    pii_redact_text,
+    pii_restore,
+)
 from triage.prompts import canary_token, prompt_load
 from triage.providers import chain_healthy, providers_from_settings
 from triage.providers.base import TriageRequest
@@ -160,9 +166,7 @@ def _pipeline(*, ticket_id: int, started: datetime, use_cache: bool) -> TriageOu
     user_prompt = prompt.render_user(
         subject=red_subject,
         body=red_body,
-        customer_name=CUSTOMER_NAME_PLACEHOLDER
-        if ticket.customer.name.strip()
-        else "(name unknown)",
+        customer_name=_customer_label(redaction.mapping),
         # Our own published help text: not personal data, sent as is.
         kb_excerpts="\n\n".join(
             f"[{hit.chunk_id}] {hit.article_title} / {hit.heading}\n{hit.text}" for hit in kb_hits
@@ -223,6 +227,14 @@ def _pipeline(*, ticket_id: int, started: datetime, use_cache: bool) -> TriageOu
             status="awaiting_review" if decision else "skipped: claim lost", decision=decision
         )
     return _finalise(ctx, result)
+
+
+def _customer_label(mapping: dict[str, str]) -> str:
+    if CUSTOMER_NAME_PLACEHOLDER not in mapping:
+        return "(name unknown)"
+    if CUSTOMER_FIRST_NAME_PLACEHOLDER in mapping:
+        return f"{CUSTOMER_NAME_PLACEHOLDER} (first name {CUSTOMER_FIRST_NAME_PLACEHOLDER})"
+    return CUSTOMER_NAME_PLACEHOLDER
 
 
 def _classifier_text(*, subject: str, body: str) -> str:

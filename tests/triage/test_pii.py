@@ -121,3 +121,16 @@ def test_log_lines_are_redacted(settings):
     )
     assert PiiLogFilter().filter(record) is True
     assert record.getMessage() == "mail from [EMAIL_1], card [CARD_1]"
+
+
+def test_the_customer_name_is_replaced_as_whole_words_only():
+    (redacted,), redaction = pii_redact(
+        ["Hi, Ada here. Ada Byrne, also adamant: Adam is not me."], customer_name="Ada Byrne"
+    )
+    assert (
+        redacted == "Hi, [CUSTOMER_FIRST_NAME] here. [CUSTOMER_NAME], also adamant: Adam is not me."
+    )
+    assert (
+        pii_restore(redacted, redaction.mapping)
+        == "Hi, Ada here. Ada Byrne, also adamant: Adam is not me."
+    )
