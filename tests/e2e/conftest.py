@@ -1,23 +1,22 @@
 """Browser tests: Playwright's sync API driving Debian's headless Chromium against live_server.
 
 Playwright's sync API runs an event loop in the test thread; Django then refuses ORM calls from
-that thread (SynchronousOnlyOperation) although they are plain blocking calls here. Allow them.
+that thread (SynchronousOnlyOperation) although they are plain blocking calls here, so the
+browser tests set DJANGO_ALLOW_ASYNC_UNSAFE. Only while they run: set at import time it leaked
+into every later test and into subprocesses (``check --deploy`` rejects it, async.E001).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+import pytest
 
-from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import pytest  # noqa: E402
-
-from tests.conftest import REQUIRE_SERVICES  # noqa: E402
-from tests.review.factories import review_catalogue, review_ticket_make  # noqa: E402
+from tests.conftest import REQUIRE_SERVICES
+from tests.review.factories import review_catalogue, review_ticket_make
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -32,8 +31,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _allow_orm_under_playwright() -> Iterator[None]:
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(_allow_orm_under_playwright: None) -> Iterator[Any]:
     if not CHROMIUM.exists():
         if REQUIRE_SERVICES:
             pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")

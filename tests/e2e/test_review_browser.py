@@ -188,7 +188,9 @@ def test_hostile_html_in_a_customer_email_does_not_execute(
 def test_filters_swap_the_results_in_place_and_keep_the_url(logged_in_page, make_user, make_ticket):
     make_user("agent1")
     card = make_ticket(subject="Card ticket", category_slug="card_arrival")
-    transfer = make_ticket(subject="Transfer ticket", category_slug="failed_transfer", team_slug="payments")
+    transfer = make_ticket(
+        subject="Transfer ticket", category_slug="failed_transfer", team_slug="payments"
+    )
     page = logged_in_page("agent1")
     page.evaluate("window.__samePage = true")
     assert page.get_by_role("link", name=card.reference).is_visible()
@@ -201,7 +203,9 @@ def test_filters_swap_the_results_in_place_and_keep_the_url(logged_in_page, make
     assert "category=failed_transfer" in page.url
 
 
-def test_a_double_click_on_approve_sends_one_reply(logged_in_page, make_user, make_ticket, smtp_sink):
+def test_a_double_click_on_approve_sends_one_reply(
+    logged_in_page, make_user, make_ticket, smtp_sink
+):
     make_user("agent1")
     ticket = make_ticket()
     page = logged_in_page("agent1")
