@@ -220,3 +220,31 @@ def test_a_double_click_on_approve_sends_one_reply(
     assert len(smtp_sink.messages) == 1
     assert OutboundMessage.objects.filter(ticket=ticket).count() == 1
     assert ReviewOutcome.objects.filter(ticket=ticket).count() == 1
+
+
+def test_the_open_ticket_page_keeps_the_claim_alive_and_says_when_it_is_lost(
+    logged_in_page, make_user, make_ticket
+):
+    from django.utils import timezone
+
+    make_user("agent1")
+    colleague = make_user("agent2")
+    ticket = make_ticket()
+    page = logged_in_page("agent1")
+    page.get_by_role("button", name="Next ticket").click()
+    page.wait_for_url(TICKET_URL)
+
+    # The lease is about to run out; the page's heartbeat (sent on every return to the tab,
+    # and on a timer) renews it.
+    almost = timezone.now() + timedelta(seconds=5)
+    Ticket.objects.filter(pk=ticket.pk).update(claim_expires_at=almost)
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    wait_for(
+        lambda: Ticket.objects.get(pk=ticket.pk).claim_expires_at > almost + timedelta(seconds=60)
+    )
+
+    # A colleague took it over (the lease had lapsed): the page says so and stops offering to send.
+    Ticket.objects.filter(pk=ticket.pk).update(claimed_by=colleague)
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    page.locator("#claim-lost").wait_for(state="visible")
+    assert page.get_by_role("button", name="Approve & send").is_disabled()
