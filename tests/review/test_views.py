@@ -37,6 +37,7 @@ def test_the_queue_lists_tickets_most_urgent_first_with_why_they_need_review(
 
     assert html.index(urgent.reference) < html.index(later.reference)
     assert "overdue" in html
+    assert "42 %" in html  # the final decision's confidence, through the join
     assert "Next ticket" in html and 'id="next-ticket"' in html
 
 
