@@ -501,3 +501,13 @@ def test_next_ticket_from_the_queue_resumes_my_current_ticket(make_review_ticket
     again = services.review_claim_next(agent=agent_user)
 
     assert again.ticket.pk == current.pk and again.released == []
+
+
+def test_the_beat_schedule_names_the_registered_expiry_task(settings):
+    from support.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "review.tasks.expire_claims_task" in scheduled
+    assert expire_claims_task.name == "review.tasks.expire_claims_task"
+    assert "review.tasks.expire_claims_task" in app.tasks
