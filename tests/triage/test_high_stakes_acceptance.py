@@ -118,6 +118,7 @@ def test_no_high_stakes_ticket_is_sent_without_a_human_through_the_webhook(
         hardest = sorted(zip(masses, texts, strict=True))[:TEXTS_PER_CATEGORY]
         chosen += [(text, slug) for _mass, text in hardest]
     assert {slug for _text, slug in chosen} == set(HIGH_STAKES) and len(HIGH_STAKES) == 14
+    assert set(Category.objects.filter(high_stakes=True).values_list("slug", flat=True)) == set(HIGH_STAKES)
 
     # When they arrive through the signed webhook and the real pipeline triages them
     tickets = [(post_ticket(text), true_label) for text, true_label in chosen]
@@ -221,3 +222,41 @@ def test_an_ungrounded_draft_goes_to_review_with_the_reason(
     decision = TriageDecision.objects.get(ticket=ticket, is_final=True)
     assert any("25.00" in item for item in decision.flag_details["ungrounded"]["evidence"])
     assert not _sent_without_a_human(ticket)
+
+
+@pytest.mark.worker
+def test_high_stakes_tickets_wait_for_a_human_with_a_real_worker(
+    celery_worker: Any, wide_open: None, fake_llm: Any, trained_classifier: Any, client: Any
+) -> None:
+    # The same guarantee with the production path: the webhook commits, the triage job goes
+    # through Redis, a real Celery worker runs the pipeline. One hardest text per category.
+    from tests.conftest import wait_for
+
+    fake_llm.default = lambda request: answer("card_arrival", confidence=0.99)
+    unseen = _unseen_rows()
+    posted = []
+    for number, slug in enumerate(HIGH_STAKES):
+        texts = [text for text, label in unseen if label == slug]
+        masses = [_high_stakes_mass(p.probabilities) for p in trained_classifier.predict_many(texts)]
+        text = min(zip(masses, texts, strict=True))[1]
+        body = json.dumps({"external_id": f"worker-{number}", "subject": text[:70], "body": text,
+                           "customer": {"email": f"worker{number}@example.com", "name": "Ada Byrne"}}).encode()
+        webhook_id = f"msg_{secrets.token_hex(8)}"
+        now = datetime.now(tz=UTC)
+        response = client.post(URL, data=body, content_type="application/json", headers={
+            "webhook-id": webhook_id, "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(SECRET).sign(msg_id=webhook_id, timestamp=now, data=body.decode())})
+        assert response.status_code == 202
+        posted.append((response.json()["id"], slug))
+
+    ids = [ticket_id for ticket_id, _slug in posted]
+
+    def all_triaged() -> bool:
+        return not Ticket.objects.filter(pk__in=ids, status__in=[Ticket.Status.NEW, Ticket.Status.TRIAGING]).exists()
+
+    wait_for(all_triaged, timeout=90)
+    for ticket_id, slug in posted:
+        ticket = Ticket.objects.get(pk=ticket_id)
+        assert ticket.status == Ticket.Status.AWAITING_REVIEW, (slug, ticket.status, ticket.review_reasons)
+        assert "high_stakes_likely" in ticket.review_reasons
+        assert not _sent_without_a_human(ticket)

@@ -138,8 +138,3 @@ def test_draft_only_forbids_drafts_and_auto_send(harmless: Category) -> None:
     assert (verdict.auto_send, verdict.draft_allowed, verdict.policy) == (False, False, AutomationPolicy.DRAFT_ONLY)
     assert verdict.reasons == ["policy_draft_only"]
 
-
-def test_demo_tenant_has_fourteen_high_stakes_categories_on_always_review(demo_tenant: Any) -> None:
-    high_stakes = Category.objects.filter(high_stakes=True)
-    assert high_stakes.count() == 14
-    assert set(high_stakes.values_list("automation_policy", flat=True)) == {AutomationPolicy.ALWAYS_REVIEW}
