@@ -189,3 +189,42 @@ def test_breaches_are_recorded_once_with_an_alert(sla_policies: None, cards: Tea
     alerts = Alert.objects.filter(kind=Alert.Kind.SLA_BREACH)
     assert alerts.count() == 3
     assert unanswered.events.filter(verb="sla_breached").count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_beat_runs_escalate_and_notify_once(sla_policies: None, cards: Team) -> None:
+    # Given a slow beat run still going when the next one starts (or two beat processes by
+    # mistake), when both run at the same moment on their own connections, then the ticket is
+    # escalated once, with one event and one e-mail to the team.
+    import threading
+
+    from django.db import connection
+
+    with time_machine.travel(T0, tick=False):
+        tickets = [_ticket(team=cards) for _ in range(5)]
+    barrier = threading.Barrier(4)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(sla_escalate_due(now=T0 + timedelta(hours=7)))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sum(results) == 5
+    for ticket in tickets:
+        assert ticket.events.filter(verb="sla_escalated").count() == 1
+        assert OutboundMessage.objects.filter(ticket=ticket, kind=OutboundMessage.Kind.NOTIFICATION).count() == 1
+        ticket.refresh_from_db()
+        assert ticket.priority == Priority.HIGH  # raised one step, not once per run
