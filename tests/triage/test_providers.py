@@ -324,3 +324,34 @@ def test_the_breaker_state_is_shared_by_every_worker_process(settings):
         timeout=60,
     )
     assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]
+
+
+def test_the_sdk_error_carries_retry_after_and_is_retryable(fake_llm):
+    from triage.providers.base import TriageRequest
+    from triage.providers.openai_provider import OpenAIProvider
+
+    fake_llm.push(Reply(status=429, headers={"Retry-After": "7"}))
+    request = TriageRequest(
+        ticket_id=1,
+        prompt_version="t-1",
+        system_prompt="s",
+        user_prompt_redacted="u",
+        ticket_text="u",
+        customer_name="",
+    )
+    with pytest.raises(ProviderError) as caught:
+        OpenAIProvider().complete(request)
+    assert (caught.value.error_class, caught.value.retryable, caught.value.retry_after) == (
+        "RateLimitError",
+        True,
+        7.0,
+    )
+
+
+def test_the_json_schema_sent_is_in_the_strict_subset():
+    from triage.schemas import TriageOutput, triage_output_json_schema
+
+    schema = triage_output_json_schema()
+    assert schema["additionalProperties"] is False
+    assert set(schema["required"]) == set(TriageOutput.model_fields)
+    assert "minimum" not in json.dumps(schema) and "pattern" not in json.dumps(schema)
