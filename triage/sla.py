@@ -240,13 +240,13 @@ def sla_escalate_due(*, now: datetime | None = None) -> int:
     )
     hours_by_team: dict[int | None, BusinessHours | None] = {}
     for ticket in candidates.iterator(chunk_size=2000):
-        policy = policies.get(ticket.priority)
-        if policy is None or ticket.first_response_due_at is None:
+        ticket_policy = policies.get(ticket.priority)
+        if ticket_policy is None or ticket.first_response_due_at is None:
             continue
         if ticket.team_id not in hours_by_team:
             hours_by_team[ticket.team_id] = _hours_for(ticket.team)
         remaining = _minutes_between(hours_by_team[ticket.team_id], now, ticket.first_response_due_at)
-        if _elapsed_share_reached(policy=policy, remaining_minutes=remaining):
+        if _elapsed_share_reached(policy=ticket_policy, remaining_minutes=remaining):
             escalated += int(sla_escalate_ticket(ticket=ticket, now=now))
 
     first_response_breached = (
