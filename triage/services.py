@@ -21,6 +21,7 @@ to a human with ``ai_unavailable``, and a killed worker's ticket is re-queued by
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,7 +49,12 @@ from triage.prompts import canary_token, prompt_load
 from triage.providers import chain_healthy, providers_from_settings
 from triage.providers.base import TriageRequest
 from triage.providers.chain import Attempt, ChainResult, chain_run
-from triage.schemas import OutputInvalid, TriageOutput, triage_output_parse
+from triage.schemas import (
+    OutputInvalid,
+    TriageOutput,
+    triage_output_json_schema,
+    triage_output_parse,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +168,7 @@ def _pipeline(*, ticket_id: int, started: datetime, use_cache: bool) -> TriageOu
         categories="\n".join(f"- {c.slug}: {c.name}" for c in categories),
         teams="\n".join(f"- {t.slug}: {t.name}" for t in teams),
         canary=canary_token(),
+        schema=json.dumps(triage_output_json_schema(), separators=(",", ":")),
     )
     user_prompt = prompt.render_user(
         subject=red_subject,

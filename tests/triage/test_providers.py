@@ -199,6 +199,9 @@ def test_a_server_refusing_json_schema_gets_json_mode(demo_tenant, fake_llm):
     first, second = (request["response_format"] for request in fake_llm.requests)
     assert first["type"] == "json_schema" and first["json_schema"]["strict"] is True
     assert second == {"type": "json_object"}
+    # in JSON mode the model only knows the shape from the system prompt
+    system = fake_llm.requests[1]["messages"][0]["content"]
+    assert '"reply_draft"' in system and '"risk_flags"' in system
 
 
 @pytest.mark.django_db

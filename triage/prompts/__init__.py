@@ -33,8 +33,11 @@ class Prompt:
     user: Template
     repair: Template
 
-    def render_system(self, *, categories: str, teams: str, canary: str) -> str:
-        return self.system.safe_substitute(categories=categories, teams=teams, canary=canary)
+    def render_system(self, *, categories: str, teams: str, canary: str, schema: str = "") -> str:
+        # The schema is spelled out for servers that only do JSON mode (no json_schema support).
+        return self.system.safe_substitute(
+            categories=categories, teams=teams, canary=canary, schema=schema
+        )
 
     def render_user(self, *, subject: str, body: str, customer_name: str, kb_excerpts: str) -> str:
         # The ticket cannot close its own delimiter and smuggle text outside the untrusted block.
