@@ -221,3 +221,25 @@ def test_dry_run_stores_nothing(tenant: dict[str, Category], agent_user: Any) ->
     assert Category.objects.get(slug="card_arrival").auto_threshold is None
     call_command("calibrate_thresholds", "--target-error", "0.02", stdout=io.StringIO())
     assert Category.objects.get(slug="card_arrival").auto_threshold is not None
+
+
+def test_sparse_categories_borrow_team_then_global_unless_demonstrably_worse(
+    tenant: dict[str, Category], agent_user: Any
+) -> None:
+    rng = np.random.default_rng(7)
+    _history(category=tenant["card_arrival"], count=1500, error_model=well_behaved, rng=rng, reviewer=agent_user)
+    # Sparse and bad: half wrong whatever the confidence. (Its errors also make the pools it is in
+    # stricter: pools include every category, which errs on the safe side.)
+    _history(category=tenant["pin_blocked"], count=12, error_model=lambda c: np.full_like(c, 0.5), rng=rng,
+             reviewer=agent_user)
+    # Sparse and good, alone in its team: borrows the global threshold.
+    _history(category=tenant["atm_support"], count=40, error_model=well_behaved, rng=rng, reviewer=agent_user)
+    # Too little evidence of its own to borrow anything.
+    _history(category=tenant["card_linking"], count=5, error_model=well_behaved, rng=rng, reviewer=agent_user)
+    call_command("calibrate_thresholds", "--target-error", str(TARGET), stdout=io.StringIO())
+    stored = {category.slug: category for category in Category.objects.all()}
+    assert stored["card_arrival"].threshold_evidence["source"] == "category"
+    assert (stored["pin_blocked"].auto_threshold, stored["pin_blocked"].threshold_evidence["source"]) == (None, "none")
+    assert stored["atm_support"].threshold_evidence["source"] == "global"
+    assert stored["atm_support"].auto_threshold is not None
+    assert (stored["card_linking"].auto_threshold, stored["card_linking"].threshold_evidence["source"]) == (None, "none")
