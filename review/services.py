@@ -263,6 +263,11 @@ def _lock_for_decision(*, ticket_id: int, agent: User) -> Ticket:
     if held_by_other:
         holder = ticket.claimed_by.get_username() if ticket.claimed_by else "someone"
         raise ClaimHeldError(holder, ticket.claim_expires_at)
+    if ticket.claimed_by_id != agent.pk:
+        # Not (or no longer) claimed by anyone: the agent may act if it is theirs to handle,
+        # e.g. their lease lapsed and the expiry job cleared it while nobody else took it.
+        if not Ticket.objects.filter(Q(pk=ticket.pk) & handleable_q(agent=agent)).exists():
+            raise ReviewError("This ticket is not in your queue (another team's, or escalated).")
     return ticket
 
 

@@ -511,3 +511,29 @@ def test_the_beat_schedule_names_the_registered_expiry_task(settings):
     assert "review.tasks.expire_claims_task" in scheduled
     assert expire_claims_task.name == "review.tasks.expire_claims_task"
     assert "review.tasks.expire_claims_task" in app.tasks
+
+
+def test_an_agent_cannot_decide_on_another_teams_unclaimed_ticket(
+    make_review_ticket, make_user, catalogue
+):
+    ticket = make_review_ticket(team_slug="payments")
+    agent = make_user("cards-only")
+    AgentProfile.objects.create(user=agent).teams.set([catalogue["teams"]["cards"]])
+
+    with pytest.raises(ReviewError):
+        services.review_approve(ticket_id=ticket.pk, agent=agent, body_text="Hello")
+    assert not OutboundMessage.objects.filter(ticket=ticket).exists()
+
+
+def test_a_lapsed_lease_cleared_by_the_expiry_job_does_not_lose_the_agents_work(
+    make_review_ticket, agent_user
+):
+    ticket = _claimed(make_review_ticket, agent_user)
+    Ticket.objects.filter(pk=ticket.pk).update(
+        claim_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    services.review_claims_expire()
+
+    outcome = services.review_approve(ticket_id=ticket.pk, agent=agent_user, body_text="Still here")
+
+    assert outcome.verdict == "approved"
