@@ -181,3 +181,44 @@ def test_grades_are_validated(card_arrival: Category, agent_user: Any) -> None:
     sample.refresh_from_db()
     assert (sample.grade, sample.reason_code, sample.graded_by) == ("incorrect", "tone", agent_user)
     assert ticket.events.filter(verb="audit_graded").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_graders_finishing_together_brake_once(card_arrival: Category, make_user: Any, settings: Any) -> None:
+    # Given 9 bad grades already, when four reviewers grade the last bad replies at the same
+    # moment on their own connections, then the category is braked once: one event, one alert.
+    import threading
+
+    from django.db import connection
+
+    settings.TARGET_ERROR = 0.02
+    graders = [make_user(f"grader{index}") for index in range(4)]
+    _graded(card_arrival, graders[0], ["incorrect"] * 9)
+    pending = []
+    for index in range(4):
+        ticket, outbound, decision = _auto_sent(card_arrival, 100 + index)
+        pending.append(AuditSample.objects.create(ticket=ticket, outbound=outbound, decision=decision,
+                                                  category_slug=card_arrival.slug))
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def grade(sample: AuditSample, grader: Any) -> None:
+        try:
+            barrier.wait()
+            audit_grade_record(sample=sample, grade="incorrect", reason_code="wrong_facts", grader=grader)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=grade, args=pair) for pair in zip(pending, graders, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    card_arrival.refresh_from_db()
+    assert card_arrival.braked
+    assert AutomationEvent.objects.filter(category=card_arrival, verb=AutomationEvent.Verb.BRAKED).count() == 1
+    assert Alert.objects.filter(kind=Alert.Kind.AUTOMATION_BRAKED).count() == 1
