@@ -192,6 +192,8 @@ def _pipeline(*, ticket_id: int, started: datetime, use_cache: bool) -> TriageOu
         prompt_version=prompt.version,
         mapping=redaction.mapping,
         input_hash=hashlib.sha256(f"{subject}\n{body}".encode()).hexdigest(),
+        # Attempt numbers continue across runs (an operator's --force re-run, a swept claim).
+        attempts=TriageDecision.objects.filter(ticket=ticket).count(),
     )
     request = TriageRequest(
         ticket_id=ticket.pk,
@@ -513,6 +515,18 @@ def _finalise(ctx: _Context, result: ChainResult) -> TriageOutcome:
                 after={"reasons": list(verdict.reasons), "decision": decision.pk},
             )
         locked.save(update_fields=["status", "review_reasons", "updated_at"])
+    # Ids and codes only: the ticket text never goes to the log.
+    logger.info(
+        "triaged ticket %s: %s via %s/%s (cache_hit=%s, cost=%s, reasons=%s, fallback=%s)",
+        locked.pk,
+        locked.status,
+        winner.provider,
+        winner.model,
+        winner.cache_hit,
+        winner.cost_usd,
+        ",".join(verdict.reasons) or "-",
+        "; ".join(result.fallback_reasons) or "-",
+    )
     return TriageOutcome(status=str(locked.status), decision=decision)
 
 
@@ -614,6 +628,9 @@ def triage_hand_to_human(
         ticket_event_record(
             ticket=ticket, verb="needs_review", actor_label="ai", after={"reasons": reasons}
         )
+    logger.info(
+        "ticket %s handed to a human: %s (%s)", ticket.pk, ",".join(reasons), fallback_reason or "-"
+    )
     return decision
 
 
