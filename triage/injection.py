@@ -130,6 +130,11 @@ _RULES: list[tuple[str, float, re.Pattern[str]]] = [
         ),
     ),
     ("override_nl", 0.8, re.compile(r"\b(negeer|vergeet)\b.{0,40}\b(instructies|regels)\b")),
+    # Written as they read after normalisation (accents stripped, lower case): "игнорируй" → "игнорируи".
+    ("override_ru", 0.8, re.compile(r"(игнорир|забуд|не обращаи).{0,40}(инструкц|правил|указан)")),
+    ("override_pl", 0.8, re.compile(r"\b(z?ignoruj|zapomnij)\b.{0,40}\b(instrukcje|instrukcji|polecenia|zasady)\b")),
+    ("override_tr", 0.8, re.compile(r"\b(talimatlar[iı]?|kurallar[iı])\b.{0,40}\b(yok say|unut|gormezden gel)")),
+    ("override_zh_ja", 0.8, re.compile(r"(忽略|无视|無視|忘记).{0,12}(指令|指示|说明|規則|规则)|(指示|命令|指令).{0,12}(無視|忽略)")),
     (
         "reveal_other_lang",
         0.6,
