@@ -260,7 +260,13 @@ def _local_prediction(text: str) -> Any:
     except ImportError:
         return None
     classifier = active_classifier()
-    return classifier.predict(text) if classifier is not None else None
+    if classifier is None:
+        return None
+    try:
+        return classifier.predict(text)
+    except Exception:  # a broken model file: carry on without it (high-stakes unknown → review)
+        logger.warning("local classifier failed", exc_info=True)
+        return None
 
 
 def _kb_hits(text: str) -> list[Any]:
