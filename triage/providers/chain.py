@@ -91,6 +91,15 @@ def _call(provider: Provider, request: TriageRequest, repair: Repair | None) -> 
                 if provider.external and exc.retryable:
                     breaker_record_failure(provider.name)
                 raise
+            except Exception as exc:
+                # A bug or a broken model in one provider must not stop the chain: log it as
+                # this provider's failure and let the next one answer.
+                logger.warning("provider %s raised", provider.name, exc_info=True)
+                raise ProviderError(
+                    f"{type(exc).__name__}: {exc}"[:500],
+                    error_class=type(exc).__name__,
+                    retryable=False,
+                ) from exc
             if provider.external:
                 breaker_record_success(provider.name)
             return answer
