@@ -330,3 +330,22 @@ def test_train_from_reviews_uses_the_reviewers_final_category(
     assert model is not None and model.model_name == "reviews"
     assert model.labels == ["card_arrival", "lost_or_stolen_card"]
     assert model.metadata["rows"] == 24 and model.metadata["source"] == "reviews"
+
+
+def test_the_fast_path_gives_scikit_learns_probabilities(
+    trained_classifier: Any, tmp_path: Path, settings: Any
+) -> None:
+    texts = ["my card has not arrived", "change my pin please", "refund?", "", "zzz qqq"]
+    assert trained_classifier._fast is not None
+    fast = trained_classifier.predict_proba(texts)
+    slow = trained_classifier.pipeline.predict_proba(texts)
+    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-12)
+    # Two classes take scikit-learn's binary branch.
+    settings.CLASSIFIER_DIR = tmp_path / "models"
+    two, labels = small_training_rows(labels=("card_arrival", "change_pin"), per_label=20)
+    classifier.classifier_train(texts=two, labels=labels, name="two", target_error=0.1, cv_folds=2)
+    binary = classifier.active_classifier()
+    assert binary is not None and binary._fast is not None
+    np.testing.assert_allclose(
+        binary.predict_proba(texts), binary.pipeline.predict_proba(texts), rtol=1e-9, atol=1e-12
+    )
