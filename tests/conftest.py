@@ -96,6 +96,8 @@ def _isolated_state(settings: Any) -> Iterator[None]:
     from django.core.cache import cache
 
     cache.clear()
+    # Real password hashing costs ~0.3 s per demo user; tests check logins, not PBKDF2 strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CELERY_TASK_ALWAYS_EAGER = True
     celery_app.conf.task_always_eager = True
     yield

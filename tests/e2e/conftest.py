@@ -56,11 +56,6 @@ def browser(_allow_orm_under_playwright: None) -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    """Each test makes and logs in users; PBKDF2 would be a good part of the runtime."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def e2e_catalogue(transactional_db: None) -> dict[str, Any]:

@@ -17,8 +17,3 @@ def catalogue(db: None) -> dict[str, Any]:
 def make_review_ticket(catalogue: dict[str, Any]) -> Callable[..., Any]:
     return review_ticket_make
 
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    """Users are made in nearly every test here; PBKDF2 would be most of the runtime."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -6,7 +6,6 @@ import json
 import re
 from typing import Any
 
-import pytest
 
 from support import demo
 
@@ -49,8 +48,3 @@ def canary_of(request: dict[str, Any]) -> str:
     assert match, "the system prompt carries a canary"
     return match.group(0)
 
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    """demo_tenant creates users; the production hasher makes that seconds per test."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

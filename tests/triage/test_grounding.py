@@ -5,7 +5,7 @@ import pytest
 from support.models import Ticket
 from support.services import ticket_create
 from tests.fakes.openai_server import Reply
-from tests.triage.llm_answers import answer, fast_password_hashing  # noqa: F401  (autouse)
+from tests.triage.llm_answers import answer
 from triage.grounding import grounding_check
 from triage.kb.models import Chunk
 from triage.models import TriageDecision

@@ -28,7 +28,7 @@ from support import demo
 from support.demo import category_slug, dataset_dir
 from support.models import AutomationPolicy, Category, Customer, OutboundMessage, Team, Ticket
 from tests.triage.conftest import ROWS_PER_LABEL, TRAINED_LABELS
-from tests.triage.llm_answers import answer, fast_password_hashing  # noqa: F401  (autouse)
+from tests.triage.llm_answers import answer
 from triage.models import TriageDecision
 from triage.policy import policy_evaluate
 

@@ -13,7 +13,7 @@ from tests.triage.llm_answers import (
     canary_of,
     system_prompt,
     user_prompt,
-)  # noqa: F401  (autouse)
+)
 from triage.injection import injection_scan, output_scan
 from triage.models import TriageDecision
 from triage.prompts import canary_token

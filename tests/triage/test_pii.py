@@ -4,7 +4,7 @@ import pytest
 
 from support.services import ticket_create
 from tests.fakes.openai_server import Reply
-from tests.triage.llm_answers import answer, fast_password_hashing, user_prompt  # noqa: F401  (autouse)
+from tests.triage.llm_answers import answer, user_prompt
 from triage.models import TriageDecision
 from triage.pii import iban_valid, luhn_valid, pii_redact, pii_restore
 from triage.services import triage_run_execute

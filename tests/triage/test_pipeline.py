@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from support.models import AutomationPolicy, Category, OutboundMessage, Ticket
 from support.services import ticket_create
 from tests.fakes.openai_server import Reply
-from tests.triage.llm_answers import answer, fast_password_hashing  # noqa: F401  (autouse)
+from tests.triage.llm_answers import answer
 from triage.models import TriageDecision
 from triage.services import triage_claim_token, triage_run_claimed, triage_run_execute
 

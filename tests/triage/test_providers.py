@@ -14,7 +14,7 @@ from tenacity import RetryCallState
 from support.models import Ticket
 from support.services import ticket_create
 from tests.fakes.openai_server import Reply
-from tests.triage.llm_answers import answer, fast_password_hashing  # noqa: F401  (autouse)
+from tests.triage.llm_answers import answer
 from triage.models import Alert, TriageDecision
 from triage.providers import chain_healthy
 from triage.providers.base import ProviderError

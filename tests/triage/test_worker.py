@@ -14,7 +14,7 @@ from support.models import OutboundMessage, Ticket
 from support.services import dispatch_pending, ticket_create
 from tests.conftest import wait_for
 from tests.fakes.openai_server import Reply
-from tests.triage.llm_answers import answer, fast_password_hashing  # noqa: F401  (autouse)
+from tests.triage.llm_answers import answer
 from triage.models import TriageDecision
 from triage.services import triage_requeue_stuck, triage_run_execute
 from triage.tasks import triage_ticket_task
