@@ -115,7 +115,7 @@ class LocalProvider(Provider):
         from triage.classifier import active_classifier
 
         classifier = active_classifier()
-        return f"{classifier.model_name}@{classifier.model_version}" if classifier else "none"
+        return classifier.model_version if classifier else "none"
 
     def available(self) -> bool:
         from triage.classifier import active_classifier
@@ -170,7 +170,7 @@ class LocalProvider(Provider):
         }
         return ProviderAnswer(
             content=json.dumps(output, ensure_ascii=False),
-            model=f"{prediction.model_name}@{prediction.model_version}",
+            model=prediction.model_version,  # already "<name>@<time>-<hash>"
             latency_ms=int((time.monotonic() - started) * 1000),
             request_record=json.dumps(
                 {"model": prediction.model_name, "input": "ticket text (local, not sent)"}
