@@ -32,10 +32,7 @@ from support.models import Category, Message, OutboundMessage, Priority, Team, T
 from triage.kb.models import Chunk
 from triage.models import TriageDecision
 
-try:  # the policy code owns the reason vocabulary; fall back to the raw code without it
-    from triage.policy import REASON_LABELS
-except ImportError:  # pragma: no cover - only while the policy module is missing
-    REASON_LABELS = {}
+from triage.policy import REASON_LABELS
 
 # A deadline within this window is "at risk".
 SLA_AT_RISK = timedelta(hours=1)

@@ -511,11 +511,8 @@ def review_override(
 
 def _sla_reapply(ticket: Ticket) -> None:
     """A new priority means a new deadline. The SLA module belongs to the policy code."""
-    try:
-        from triage.sla import sla_apply
-    except ImportError:  # policy module not installed yet: keep the old deadline
-        logger.warning("triage.sla is not available; SLA not re-applied for ticket %s", ticket.pk)
-        return
+    from triage.sla import sla_apply
+
     sla_apply(ticket=ticket)
 
 

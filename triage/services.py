@@ -247,18 +247,14 @@ def _customer_label(mapping: dict[str, str]) -> str:
 
 
 def _classifier_text(*, subject: str, body: str) -> str:
-    try:
-        from triage.classifier import ticket_text
-    except ImportError:
-        return f"{subject}. {body}"
+    from triage.classifier import ticket_text  # lazy: scikit-learn loads only when triage runs
+
     return ticket_text(subject=subject, body=body)
 
 
 def _local_prediction(text: str) -> Any:
-    try:
-        from triage.classifier import active_classifier
-    except ImportError:
-        return None
+    from triage.classifier import active_classifier
+
     classifier = active_classifier()
     if classifier is None:
         return None

@@ -179,11 +179,8 @@ def sla_escalate_ticket(*, ticket: Ticket, now: datetime) -> bool:
 
 
 def _team_notify(*, ticket: Ticket, previous_priority: str) -> None:
-    try:
-        from support.delivery import team_notify
-    except ImportError:  # the delivery module is built in parallel; the event above still shows it
-        logger.warning("support.delivery.team_notify unavailable; SLA escalation of %s not mailed", ticket.pk)
-        return
+    from support.delivery import team_notify
+
     assert ticket.team is not None
     due = ticket.first_response_due_at
     team_notify(
