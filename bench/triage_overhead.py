@@ -15,9 +15,8 @@ import sys
 import time
 import uuid
 
-from triage_common import percentile, setup_database, setup_fake_llm, setup_local_model, tickets_create
-
 from django.conf import settings  # noqa: E402
+from triage_common import percentile, setup_database, setup_fake_llm, setup_local_model, tickets_create
 
 
 def main(count: int = 200, local_model: bool = True) -> None:

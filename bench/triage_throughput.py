@@ -18,9 +18,8 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from triage_common import setup_database, setup_fake_llm, setup_local_model, tickets_create
-
 from django.conf import settings  # noqa: E402
+from triage_common import setup_database, setup_fake_llm, setup_local_model, tickets_create
 
 
 def _run_level(args: tuple[int, int, float, bool, str]) -> tuple[int, float, float]:

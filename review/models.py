@@ -71,3 +71,6 @@ class AuditSample(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"audit of ticket {self.ticket_id}: {self.grade or 'ungraded'}"

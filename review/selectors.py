@@ -31,7 +31,6 @@ from review.services import URGENCY_ORDER, agent_team_ids, handleable_q
 from support.models import Category, Message, OutboundMessage, Priority, Team, Ticket
 from triage.kb.models import Chunk
 from triage.models import TriageDecision
-
 from triage.policy import REASON_LABELS
 
 # A deadline within this window is "at risk".

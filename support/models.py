@@ -312,6 +312,9 @@ class WebhookDelivery(models.Model):
             models.UniqueConstraint(fields=["source", "webhook_id"], name="webhook_delivery_unique_id"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.source}:{self.webhook_id} → ticket {self.ticket_id}"
+
 
 class ApiToken(models.Model):
     """A bearer token for a trusted system. Only a hash is stored; the token is printed once."""
@@ -350,6 +353,9 @@ class InboundEmail(models.Model):
     class Meta:
         ordering = ["-received_at"]
 
+    def __str__(self) -> str:
+        return f"{self.route} {self.source_ref or self.message_id} ({self.status})"
+
 
 class SlaPolicy(models.Model):
     priority = models.CharField(max_length=10, choices=Priority.choices, unique=True)
@@ -379,3 +385,6 @@ class SlaBreach(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["ticket", "kind"], name="sla_breach_once_per_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} breach on ticket {self.ticket_id}"

@@ -102,3 +102,6 @@ class AutomationEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.category_id}"

@@ -6,7 +6,6 @@ import json
 import re
 from typing import Any
 
-
 from support import demo
 
 # slug -> default team slug of the demo tenant, without the database (the fake server's thread

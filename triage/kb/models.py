@@ -39,6 +39,9 @@ class ArticleVersion(models.Model):
         ordering = ["-version"]
         constraints = [models.UniqueConstraint(fields=["article", "version"], name="article_version_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.article_id} v{self.version}"
+
 
 class Chunk(models.Model):
     """A heading-aware slice of a published article; its id is what a draft cites."""
