@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from support.models import Customer, Message, Ticket, TicketEvent
@@ -105,7 +105,7 @@ def ticket_create(
             ticket_event_record(ticket=ticket, verb="created", actor_label=actor_label,
                                 after={"channel": channel, "source": source})
             transaction.on_commit(lambda: triage_dispatch(ticket_ids=[ticket.pk]))
-    except Exception:
+    except IntegrityError:
         # A concurrent delivery of the same (source, external_id) won the race: return its row.
         if external_id:
             existing = Ticket.objects.filter(source=source, external_id=external_id).first()
