@@ -182,6 +182,7 @@ PUBLIC_PATH_PREFIXES = (
     "/healthz",
     "/api/",
     "/anymail/",
+    "/metrics",  # authorized in the view: bearer METRICS_TOKEN, or a staff session when unset
 )
 
 REST_FRAMEWORK = {
@@ -290,6 +291,9 @@ DELIVERY_SENDING_TIMEOUT_SECONDS = env_int(
     "DELIVERY_SENDING_TIMEOUT_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=CELERY_TASK_TIME_LIMIT + 1
 )
 CALLBACK_TIMEOUT_SECONDS = env_float("CALLBACK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# GET /metrics (support/metrics.py): when set, scrapers send "Authorization: Bearer <token>";
+# when empty only a logged-in staff user may read the page.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 # --- AI triage ----------------------------------------------------------------------------------
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
