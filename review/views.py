@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from review import dashboard as dashboards
 from review import selectors, services
 from review.forms import (
     ApproveForm,
@@ -342,6 +343,24 @@ def automation(request: HttpRequest) -> HttpResponse:
         request,
         "review/automation.html",
         {"categories": selectors.braked_categories(), "form": ResumeForm()},
+    )
+
+
+@require_GET
+@permission_required("support.view_dashboard", raise_exception=True)
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The manager quality dashboard; an htmx request (window changed) gets only the panels."""
+    days = dashboards.window_days_parse(request.GET.get("days"))
+    template = "review/dashboard.html#panels" if _is_htmx(request) else "review/dashboard.html"
+    return render(
+        request,
+        template,
+        {
+            "dashboard": dashboards.dashboard_build(days=days),
+            "days": days,
+            "window_days": dashboards.WINDOW_DAYS,
+            "psi_drift": dashboards.PSI_DRIFT,
+        },
     )
 
 
