@@ -124,18 +124,15 @@ def volume_panel(*, window: Window) -> VolumePanel:
     """Tickets created in the window; auto-replied = an automatic reply to the customer exists
     (team notifications are also ``auto_submitted`` and do not count); sent for review = the
     final decision said a human must look."""
-    auto_reply = OutboundMessage.objects.filter(
-        ticket=OuterRef("pk"), auto_submitted=True
-    ).exclude(kind=OutboundMessage.Kind.NOTIFICATION)
+    auto_reply = OutboundMessage.objects.filter(ticket=OuterRef("pk"), auto_submitted=True).exclude(
+        kind=OutboundMessage.Kind.NOTIFICATION
+    )
     final = TriageDecision.objects.filter(ticket=OuterRef("pk"), is_final=True)
-    counts = (
-        Ticket.objects.filter(created_at__gte=window.start, created_at__lt=window.end)
-        .aggregate(
-            tickets=Count("pk"),
-            triaged=Count("pk", filter=Exists(final)),
-            auto_replied=Count("pk", filter=Exists(auto_reply)),
-            for_review=Count("pk", filter=Exists(final.filter(needs_review=True))),
-        )
+    counts = Ticket.objects.filter(created_at__gte=window.start, created_at__lt=window.end).aggregate(
+        tickets=Count("pk"),
+        triaged=Count("pk", filter=Exists(final)),
+        auto_replied=Count("pk", filter=Exists(auto_reply)),
+        for_review=Count("pk", filter=Exists(final.filter(needs_review=True))),
     )
     # Reasons are a JSON list per decision; counting them in Python keeps this portable
     # (PostgreSQL and SQLite) at one query of small rows.
@@ -210,19 +207,27 @@ class QualityPanel:
 
 
 def quality_panel(*, window: Window) -> QualityPanel:
-    """Reviewer verdicts decided in the window and audit grades given in it."""
-    outcomes = ReviewOutcome.objects.filter(
-        decided_at__gte=window.start, decided_at__lt=window.end, verdict__in=DECISIVE_VERDICTS
-    ).exclude(ai_category_slug="")
+    """Reviewer verdicts decided in the window and audit grades given in it.
+
+    A ticket counts once, by its latest decisive outcome (as ``calibrate_thresholds`` reads the
+    evidence): a correction followed by an approval is one disagreement, not two."""
+    later_verdict = ReviewOutcome.objects.filter(
+        ticket=OuterRef("ticket"), verdict__in=DECISIVE_VERDICTS, pk__gt=OuterRef("pk")
+    )
+    outcomes = (
+        ReviewOutcome.objects.filter(
+            decided_at__gte=window.start, decided_at__lt=window.end, verdict__in=DECISIVE_VERDICTS
+        )
+        .exclude(ai_category_slug="")
+        .exclude(Exists(later_verdict))
+    )
     reasons = ReviewOutcome.Reason
     aggregates = outcomes.aggregate(
         judged=Count("pk"),
         agreed=Count("pk", filter=Q(final_category_slug=F("ai_category_slug"))),
         rejected=Count("pk", filter=Q(verdict=ReviewOutcome.Decision.REJECTED)),
         **{
-            f"reject_{code}": Count(
-                "pk", filter=Q(verdict=ReviewOutcome.Decision.REJECTED, reason_code=code)
-            )
+            f"reject_{code}": Count("pk", filter=Q(verdict=ReviewOutcome.Decision.REJECTED, reason_code=code))
             for code in [*reasons.values, ""]
         },
     )
@@ -234,11 +239,13 @@ def quality_panel(*, window: Window) -> QualityPanel:
         if (count := aggregates[f"reject_{code}"] or 0)
     ]
     rejects.sort(key=lambda row: (-row.count, row.code))
-    edit_distances = list(
-        outcomes.filter(verdict=ReviewOutcome.Decision.APPROVED, edit_distance__isnull=False)
+    edit_distances = [
+        float(distance)
+        for distance in outcomes.filter(verdict=ReviewOutcome.Decision.APPROVED, edit_distance__isnull=False)
         .order_by("-decided_at")
         .values_list("edit_distance", flat=True)[:SAMPLE_LIMIT]
-    )
+        if distance is not None
+    ]
     braked = Category.objects.filter(slug=OuterRef("category_slug"), braked=True)
     audit_rows = (
         AuditSample.objects.filter(graded_at__gte=window.start, graded_at__lt=window.end)
@@ -263,9 +270,7 @@ def quality_panel(*, window: Window) -> QualityPanel:
     # Worst first: a manager reads the top rows.
     audits.sort(key=lambda row: (-(row.error or 0), -row.graded, row.category_slug))
     audited = {row.category_slug for row in audits}
-    braked_slugs = Category.objects.filter(braked=True).order_by("slug").values_list(
-        "slug", flat=True
-    )
+    braked_slugs = Category.objects.filter(braked=True).order_by("slug").values_list("slug", flat=True)
     return QualityPanel(
         judged=judged,
         agreed=aggregates["agreed"] or 0,
@@ -315,9 +320,7 @@ def cost_panel(*, window: Window) -> CostPanel:
     """Every triage attempt in the window costs money, so cost and tokens sum all attempts
     (retries and fallbacks included); per ticket divides by the final decisions (one per triaged
     ticket). Latency percentiles are over the newest ``SAMPLE_LIMIT`` attempts."""
-    attempts = TriageDecision.objects.filter(
-        created_at__gte=window.start, created_at__lt=window.end
-    )
+    attempts = TriageDecision.objects.filter(created_at__gte=window.start, created_at__lt=window.end)
     grouped = (
         attempts.values("provider", "model", "prompt_version")
         .annotate(
@@ -345,9 +348,9 @@ def cost_panel(*, window: Window) -> CostPanel:
         for row in grouped
     ]
     latencies = list(
-        attempts.order_by("-created_at", "-pk").values_list(
-            "provider", "model", "prompt_version", "latency_ms"
-        )[:SAMPLE_LIMIT]
+        attempts.order_by("-created_at", "-pk").values_list("provider", "model", "prompt_version", "latency_ms")[
+            :SAMPLE_LIMIT
+        ]
     )
     by_key: dict[tuple[str, str, str], list[float]] = {}
     for provider, model, prompt_version, latency_ms in latencies:
@@ -409,9 +412,7 @@ class DriftPanel:
         return self.psi is not None and self.psi > PSI_DRIFT
 
 
-def population_stability_index(
-    baseline: dict[str, int], recent: dict[str, int]
-) -> tuple[float | None, list[Mover]]:
+def population_stability_index(baseline: dict[str, int], recent: dict[str, int]) -> tuple[float | None, list[Mover]]:
     """PSI = Σ (recent − baseline) · ln(recent / baseline) over category shares, each share
     floored at ``PSI_FLOOR`` so a category new in one period counts heavily but finitely.
     Returns ``(None, [])`` when either side has no decisions."""
@@ -458,13 +459,9 @@ def drift_panel(*, window: Window) -> DriftPanel:
             baseline[row["category_slug"]] = row["baseline"]
         if row["recent"]:
             recent[row["category_slug"]] = row["recent"]
-    psi, movers = (
-        population_stability_index(baseline, recent) if window.has_baseline else (None, [])
-    )
+    psi, movers = population_stability_index(baseline, recent) if window.has_baseline else (None, [])
     weeks = [
-        WeekConfidence(
-            week=row["week"], decisions=row["decisions"], mean_confidence=row["mean_confidence"]
-        )
+        WeekConfidence(week=row["week"], decisions=row["decisions"], mean_confidence=row["mean_confidence"])
         for row in finals.annotate(week=TruncWeek("created_at"))
         .values("week")
         .annotate(decisions=Count("pk"), mean_confidence=Avg("confidence"))

@@ -39,9 +39,7 @@ def _ago(days: float) -> Any:
 def _ticket(*, days_ago: float = 1.0) -> Ticket:
     number = next(_numbers)
     customer = Customer.objects.create(email=f"customer-{number}@customers.example")
-    ticket = Ticket.objects.create(
-        subject=f"Question {number}", channel="email", customer=customer, source="tests"
-    )
+    ticket = Ticket.objects.create(subject=f"Question {number}", channel="email", customer=customer, source="tests")
     Ticket.objects.filter(pk=ticket.pk).update(created_at=_ago(days_ago))
     return ticket
 
@@ -214,16 +212,12 @@ def test_volume_counts_tickets_automation_share_and_review_reasons(manager_clien
 # --- 2. quality ----------------------------------------------------------------------------------
 
 
-def test_quality_agreement_rejects_and_median_edit_distance(
-    manager_client: Any, agent_user: Any
-) -> None:
+def test_quality_agreement_rejects_and_median_edit_distance(manager_client: Any, agent_user: Any) -> None:
     # Given: two approvals keeping the AI's category, one rejection that changed it, and a
     # snooze (no verdict) that must not count.
     _outcome(agent_user, verdict="approved", edit_distance=0.1)
     _outcome(agent_user, verdict="approved", edit_distance=0.3)
-    _outcome(
-        agent_user, verdict="rejected", final="lost_or_stolen_card", reason_code="wrong_category"
-    )
+    _outcome(agent_user, verdict="rejected", final="lost_or_stolen_card", reason_code="wrong_category")
     _outcome(agent_user, verdict="snoozed", final="failed_transfer")
 
     page = manager_client.get(URL).content.decode()
@@ -233,6 +227,25 @@ def test_quality_agreement_rejects_and_median_edit_distance(
     assert "Rejected 33 % 1 of 3 reviewed" in quality
     assert "Median edit distance of approved drafts 0.20 2 approved" in quality
     assert "Wrong category 1 33 %" in _row(page, "reject-reasons")
+
+
+def test_a_correction_then_an_approval_counts_once_as_a_disagreement(manager_client: Any, agent_user: Any) -> None:
+    corrected = _outcome(agent_user, verdict="overridden", final="lost_or_stolen_card")
+    ReviewOutcome.objects.create(
+        ticket=corrected.ticket,
+        decision=corrected.decision,
+        reviewer=agent_user,
+        verdict="approved",
+        ai_category_slug="card_arrival",
+        final_category_slug="lost_or_stolen_card",
+        edit_distance=0.05,
+    )
+    _outcome(agent_user, verdict="approved", edit_distance=0.0)
+
+    quality = dashboard.dashboard_build(days=30).quality
+
+    assert (quality.agreed, quality.judged) == (1, 2)
+    assert quality.median_edit_distance == pytest.approx(0.025)
 
 
 def test_audited_error_per_category_highlights_braked_categories(
@@ -260,11 +273,9 @@ def test_audited_error_per_category_highlights_braked_categories(
 def test_cost_per_ticket_tokens_cache_and_latency_percentiles(manager_client: Any) -> None:
     # Given: ticket A needed a retry (both attempts are paid), ticket B was a cache hit.
     first = _ticket()
-    _decision(first, is_final=False, cost_usd=Decimal("0.001"), tokens_in=100, tokens_out=0,
-              latency_ms=900)
+    _decision(first, is_final=False, cost_usd=Decimal("0.001"), tokens_in=100, tokens_out=0, latency_ms=900)
     _decision(first, cost_usd=Decimal("0.002"), tokens_in=120, tokens_out=40, latency_ms=300)
-    _triaged(cost_usd=Decimal("0.003"), tokens_in=80, tokens_out=30, latency_ms=500,
-             cache_hit=True)
+    _triaged(cost_usd=Decimal("0.003"), tokens_in=80, tokens_out=30, latency_ms=500, cache_hit=True)
     _triaged(provider="local", model="svm", prompt_version="", latency_ms=20)
 
     board = dashboard.dashboard_build(days=30)
@@ -310,9 +321,7 @@ def test_psi_is_not_flagged_for_a_stable_mix(manager_client: Any) -> None:
     psi = re.search(r'<p id="psi" class="([^"]+)">(.*?)</p>', page, re.S)
     assert psi and psi.group(1) == "drift-ok" and "Stable" in psi.group(2)
     board = dashboard.dashboard_build(days=30)
-    assert board.drift.psi == pytest.approx(
-        (0.45 - 0.5) * math.log(0.45 / 0.5) + (0.55 - 0.5) * math.log(0.55 / 0.5)
-    )
+    assert board.drift.psi == pytest.approx((0.45 - 0.5) * math.log(0.45 / 0.5) + (0.55 - 0.5) * math.log(0.55 / 0.5))
     assert not board.drift.drifted
 
 
@@ -354,13 +363,11 @@ def test_population_stability_index_of_known_shares() -> None:
 # --- 5. alerts -----------------------------------------------------------------------------------
 
 
-def test_open_alerts_are_listed_and_acknowledged_ones_are_not(
-    manager_client: Any, manager_user: Any
-) -> None:
-    Alert.objects.create(kind="budget_exceeded", message="Daily LLM budget of $5 exceeded",
-                         dedupe_key="budget:1")
-    Alert.objects.create(kind="provider_down", message="Old outage, handled",
-                         dedupe_key="down:1", acknowledged_by=manager_user)
+def test_open_alerts_are_listed_and_acknowledged_ones_are_not(manager_client: Any, manager_user: Any) -> None:
+    Alert.objects.create(kind="budget_exceeded", message="Daily LLM budget of $5 exceeded", dedupe_key="budget:1")
+    Alert.objects.create(
+        kind="provider_down", message="Old outage, handled", dedupe_key="down:1", acknowledged_by=manager_user
+    )
 
     text = _text(manager_client.get(URL))
 
@@ -393,11 +400,18 @@ def _spread_history(agent: Any, *, categories: int, days: int) -> None:
         slug = f"category_{index}"
         Category.objects.get_or_create(slug=slug, defaults={"name": slug, "default_team": team})
         for day in range(days):
-            decision = _triaged(days_ago=day + 0.5, category_slug=slug,
-                                provider=f"provider_{index % 3}", prompt_version=f"v{index}")
-            ReviewOutcome.objects.create(ticket=decision.ticket, decision=decision, reviewer=agent,
-                                         verdict="rejected", ai_category_slug=slug,
-                                         final_category_slug=slug, reason_code="tone")
+            decision = _triaged(
+                days_ago=day + 0.5, category_slug=slug, provider=f"provider_{index % 3}", prompt_version=f"v{index}"
+            )
+            ReviewOutcome.objects.create(
+                ticket=decision.ticket,
+                decision=decision,
+                reviewer=agent,
+                verdict="rejected",
+                ai_category_slug=slug,
+                final_category_slug=slug,
+                reason_code="tone",
+            )
         _audit(slug, "incorrect")
         Alert.objects.create(kind="sla_breach", message=f"Breach {slug}", dedupe_key=f"sla:{slug}:{next(_numbers)}")
 
