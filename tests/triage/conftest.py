@@ -68,6 +68,9 @@ def trained_classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator
             target_error=0.1,
             source="tests",
             cv_folds=3,
+            # The tf-idf model alone: fast, and exactly what the pipeline tests expect of a
+            # model. The embedding half has its own tests in test_classifier.py.
+            embeddings=False,
         )
     finally:
         settings.CLASSIFIER_DIR = previous

@@ -337,15 +337,82 @@ def test_the_fast_path_gives_scikit_learns_probabilities(
 ) -> None:
     texts = ["my card has not arrived", "change my pin please", "refund?", "", "zzz qqq"]
     assert trained_classifier._fast is not None
-    fast = trained_classifier.predict_proba(texts)
+    fast = trained_classifier._fast.predict_proba(texts)
     slow = trained_classifier.pipeline.predict_proba(texts)
     np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-12)
     # Two classes take scikit-learn's binary branch.
     settings.CLASSIFIER_DIR = tmp_path / "models"
     two, labels = small_training_rows(labels=("card_arrival", "change_pin"), per_label=20)
-    classifier.classifier_train(texts=two, labels=labels, name="two", target_error=0.1, cv_folds=2)
+    classifier.classifier_train(texts=two, labels=labels, name="two", target_error=0.1, cv_folds=2,
+                                embeddings=False)
     binary = classifier.active_classifier()
     assert binary is not None and binary._fast is not None
     np.testing.assert_allclose(
         binary.predict_proba(texts), binary.pipeline.predict_proba(texts), rtol=1e-9, atol=1e-12
     )
+
+
+def test_the_sentence_encoder_puts_paraphrases_close_and_other_topics_far() -> None:
+    from triage.embeddings import get_encoder
+
+    pin, forgot, rate = get_encoder().encode(
+        ["How do I reset my PIN?", "I forgot my card PIN", "What is the exchange rate for euros?"]
+    )
+    assert float(pin @ forgot) > 0.6 > 0.3 > float(pin @ rate)
+    assert abs(float(np.linalg.norm(pin)) - 1.0) < 1e-5
+
+
+def test_by_default_the_model_averages_the_tfidf_and_embedding_halves(tmp_path: Path, settings: Any) -> None:
+    from triage.embeddings import get_encoder
+
+    # Given a model trained where the encoder is installed, without asking for anything special
+    settings.CLASSIFIER_DIR = tmp_path / "models"
+    texts, labels = small_training_rows(labels=("card_arrival", "lost_or_stolen_card", "change_pin"), per_label=20)
+    report = classifier.classifier_train(texts=texts, labels=labels, name="both", target_error=0.1, cv_folds=2)
+    model = classifier.active_classifier()
+    # Then it carries both halves, says so, and predicts their average
+    assert model is not None and model.embedding_head is not None
+    assert "MiniLM" in report.metadata["recipe"] and report.metadata["embeddings"]
+    queries = ["my card has not arrived yet", "I think someone stole my card"]
+    tfidf = model.pipeline.predict_proba(queries)
+    head = model.embedding_head.predict_proba(get_encoder().encode(queries))
+    np.testing.assert_allclose(model.predict_proba(queries), 0.5 * (tfidf + head), atol=1e-9)
+    assert [p.label for p in model.predict_many(queries)] == ["card_arrival", "lost_or_stolen_card"]
+
+
+def test_no_embeddings_trains_the_tfidf_model_alone(tmp_path: Path, settings: Any) -> None:
+    settings.CLASSIFIER_DIR = tmp_path / "models"
+    texts, labels = small_training_rows(labels=("card_arrival", "change_pin", "atm_support"), per_label=20)
+    path = _write_csv(tmp_path / "rows.csv", texts, labels)
+    call_command("train_classifier", "--csv", str(path), "--name", "plain", "--no-embeddings",
+                 "--target-error", "0.1", "--cv-folds", "2")
+    model = classifier.active_classifier()
+    assert model is not None and model.embedding_head is None
+    assert model.metadata["embeddings"] is None
+    version = classifier.active_version(name="plain")
+    assert version is not None
+    assert not (Path(settings.CLASSIFIER_DIR) / "plain" / version / classifier.EMBEDDING_HEAD_FILE).exists()
+
+
+def test_a_model_that_needs_the_encoder_is_not_used_where_the_encoder_is_missing(
+    tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from triage import embeddings
+
+    settings.CLASSIFIER_DIR = tmp_path / "models"
+    texts, labels = small_training_rows(labels=("card_arrival", "change_pin"), per_label=15)
+    classifier.classifier_train(texts=texts, labels=labels, name="needs", target_error=0.1, cv_folds=2,
+                                embeddings=True)
+    # Given the encoder's package cannot be found in this process
+    monkeypatch.setattr(embeddings, "MODEL_PACKAGE", "no_such_encoder_package")
+    monkeypatch.setattr(embeddings, "_encoder", None)
+    classifier.classifier_clear_cache()
+    # Then the model is refused at load time (triage goes on without it, to a human) ...
+    with pytest.raises(classifier.ClassifierError, match="needs the sentence encoder"):
+        classifier.load_classifier(name="needs")
+    assert classifier.active_classifier() is None
+    # ... and training refuses to promise embeddings it cannot compute
+    with pytest.raises(classifier.ClassifierError, match="sentence encoder is not installed"):
+        classifier.classifier_train(texts=["a"] * 10, labels=["x"] * 5 + ["y"] * 5, name="n", embeddings=True)
+    monkeypatch.undo()
+    classifier.classifier_clear_cache()

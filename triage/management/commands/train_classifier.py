@@ -46,6 +46,11 @@ class Command(BaseCommand):
             help="Do nothing when a model of this name is already stored and active.",
         )
         parser.add_argument("--no-activate", action="store_true", help="Store without activating.")
+        parser.add_argument(
+            "--no-embeddings",
+            action="store_true",
+            help="Train the tf-idf model alone (faster; used anyway when the sentence encoder is not installed).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         name: str = options["name"]
@@ -89,9 +94,11 @@ class Command(BaseCommand):
                 seed=options["seed"],
                 activate=not options["no_activate"],
                 source=source,
+                embeddings=False if options["no_embeddings"] else None,
             )
         except classifier.ClassifierError as exc:
             raise CommandError(str(exc)) from exc
+        self.stdout.write(f"recipe: {report.metadata['recipe']}")
         dropped = report.metadata.get("dropped_labels") or []
         if dropped:
             self.stdout.write(f"Dropped labels with fewer than 5 examples: {', '.join(dropped)}")
