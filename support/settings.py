@@ -324,6 +324,8 @@ PROMPT_VERSION = env_str("PROMPT_VERSION", "triage")
 URL_ALLOW_LIST = env_list("URL_ALLOW_LIST", ["switchboard.localhost"])
 TRIAGE_STUCK_SECONDS = env_int("TRIAGE_STUCK_SECONDS", 600, minimum=30)
 CLASSIFIER_DIR = Path(env_str("CLASSIFIER_DIR", str(VAR_DIR / "models")))
+# Fuse keyword retrieval with sentence-embedding similarity when the encoder is installed.
+KB_HYBRID = env_bool("KB_HYBRID", True)
 
 # --- Escalation policy ------------------------------------------------------------------------
 AUTO_SEND_ENABLED = env_bool("AUTO_SEND_ENABLED", True)

@@ -224,3 +224,18 @@ def test_an_admin_edit_makes_a_new_version_and_rechunks(demo_kb: int, client) ->
         kb_search(query="refund disputes 45 days", limit=1)[0].text
         == "Disputes take up to 45 days."
     )
+
+
+@pytest.mark.django_db
+def test_hybrid_retrieval_finds_a_paraphrase_the_keywords_miss(settings) -> None:  # type: ignore[no-untyped-def]
+    # Given the demo KB, and a question that shares no useful word with the article's text
+    kb_import_demo()
+    question = "There is a payment on my account that I did not make"
+    # When retrieval uses words alone, the article on unrecognised payments is not in the top 5
+    settings.KB_HYBRID = False
+    lexical = [hit.article_slug for hit in kb_search(query=question, limit=5)]
+    # Then fusing in sentence embeddings brings it in
+    settings.KB_HYBRID = True
+    hybrid = [hit.article_slug for hit in kb_search(query=question, limit=5)]
+    assert "unrecognised-transactions" not in lexical
+    assert "unrecognised-transactions" in hybrid

@@ -4,6 +4,10 @@
   article tags B, text C) with a GIN index (migration kb 0002), ranked with ``ts_rank``.
 - Anywhere else (the embedded SQLite default): an in-process BM25 index over the same weighted
   fields, rebuilt when the published chunks change.
+- Hybrid (``KB_HYBRID``, on by default when the sentence encoder is installed): the lexical
+  ranking fused with cosine similarity of MiniLM embeddings (triage.embeddings) by reciprocal
+  rank fusion. The demo KB is small, so chunk vectors live in process memory; a large KB would
+  keep them in pgvector instead.
 
 The query is a ticket, not a keyword list, so terms are OR-ed: every chunk sharing a meaningful
 word is a candidate and the ranking decides. A ``category_slug`` (the classifier's guess) boosts
@@ -19,15 +23,19 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
+from django.conf import settings
 from django.db import connection
 from django.db.models import Max
 
+from triage.embeddings import embeddings_available
 from triage.kb.models import Article, Chunk
 
 # Added to a [0, 1]-normalised lexical score: a chunk of the hinted category's articles that
 # matches the query at all outranks every other chunk; unmatched ones still get half of it.
 CATEGORY_BOOST = 1.0
 FIELD_WEIGHTS = {"title": 2.0, "heading": 1.5, "tags": 1.5, "text": 1.0}
+RRF_K = 60  # the usual reciprocal-rank-fusion constant
 BM25_K1 = 1.2
 BM25_B = 0.75
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
@@ -74,14 +82,68 @@ def _stem(token: str) -> str:
 
 def kb_search(*, query: str, limit: int = 5, category_slug: str | None = None) -> list[ChunkHit]:
     """The ``limit`` best published chunks for ``query`` (best first)."""
-    if limit <= 0 or not query.strip():
+    if limit <= 0 or not tokenize(query):  # nothing but stopwords: no topic to look up
         return []
     pool = max(limit * 4, 20)
     if connection.vendor == "postgresql":
         scored = _postgres_scores(query=query, limit=pool)
     else:
         scored = _bm25_index().scores(query=query, limit=pool)
+    if hybrid_enabled():
+        scored = _fuse(lexical=scored, dense=_dense_scores(query=query, limit=pool))
     return _rank(scored=scored, limit=limit, category_slug=category_slug)
+
+
+def hybrid_enabled() -> bool:
+    return bool(settings.KB_HYBRID) and embeddings_available()
+
+
+def _fuse(*, lexical: dict[int, float], dense: dict[int, float]) -> dict[int, float]:
+    """Reciprocal rank fusion: each list votes 1/(k + rank), so neither scale dominates and a
+    chunk found by both rises. Words catch exact terms ("IBAN", "Apple Pay"); the embedding
+    catches paraphrases ("a payment I did not make" vs "do not recognise")."""
+    fused: dict[int, float] = {}
+    for scores in (lexical, dense):
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        for rank, (chunk_id, _score) in enumerate(ranked, start=1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+    return fused
+
+
+def _dense_scores(*, query: str, limit: int) -> dict[int, float]:
+    from triage.embeddings import get_encoder
+
+    chunk_ids, matrix = _chunk_vectors()
+    if not chunk_ids:
+        return {}
+    similarities = matrix @ get_encoder().encode([query])[0]
+    best = np.argsort(-similarities, kind="stable")[:limit]
+    return {chunk_ids[i]: float(similarities[i]) for i in best.tolist() if similarities[i] > 0}
+
+
+_vector_cache: dict[str, tuple[tuple[object, ...], list[int], np.ndarray]] = {}
+
+
+def _chunk_vectors() -> tuple[list[int], np.ndarray]:
+    """Embeddings of the published chunks (heading + text), computed once per KB state and
+    process: the demo KB embeds in well under a second, and a chunk is short."""
+    from triage.embeddings import get_encoder
+
+    key = _published_state()
+    with _index_lock:
+        cached = _vector_cache.get("default")
+        if cached and cached[0] == key:
+            return cached[1], cached[2]
+    rows = list(
+        Chunk.objects.filter(article__status=Article.Status.PUBLISHED)
+        .order_by("id")
+        .values_list("id", "article__title", "heading", "text")
+    )
+    ids = [row[0] for row in rows]
+    matrix = get_encoder().encode([f"{title}. {heading}. {text}" for _id, title, heading, text in rows])
+    with _index_lock:
+        _vector_cache["default"] = (key, ids, matrix)
+    return ids, matrix
 
 
 def _rank(*, scored: dict[int, float], limit: int, category_slug: str | None) -> list[ChunkHit]:
@@ -211,17 +273,23 @@ _index_lock = threading.Lock()
 _index_cache: dict[str, tuple[tuple[object, ...], Bm25Index]] = {}
 
 
-def _bm25_index() -> Bm25Index:
-    """Rebuilt whenever published chunks change (count, newest id, newest article edit)."""
+def _published_state() -> tuple[object, ...]:
+    """What identifies the published KB: count, newest chunk id, newest article edit."""
     published = Chunk.objects.filter(article__status=Article.Status.PUBLISHED)
     stats = published.aggregate(max_id=Max("id"), updated=Max("article__updated_at"))
-    key = (
+    return (
         connection.alias,
         connection.settings_dict.get("NAME"),
         published.count(),
         stats["max_id"],
         stats["updated"],
     )
+
+
+def _bm25_index() -> Bm25Index:
+    """Rebuilt whenever published chunks change (count, newest id, newest article edit)."""
+    published = Chunk.objects.filter(article__status=Article.Status.PUBLISHED)
+    key = _published_state()
     with _index_lock:
         cached = _index_cache.get("default")
         if cached and cached[0] == key:

@@ -10,6 +10,7 @@ from django.db import connection
 
 from triage.kb.evaluation import QUESTIONS_FILE, load_questions, retrieval_evaluate
 from triage.kb.models import Chunk
+from triage.kb.retrieval import hybrid_enabled
 from triage.kb.services import kb_import_demo
 
 
@@ -37,6 +38,8 @@ class Command(BaseCommand):
         questions = load_questions(options["questions"])
         result = retrieval_evaluate(questions=questions, k=options["k"])
         backend = "postgresql full-text" if connection.vendor == "postgresql" else "in-process BM25"
+        if hybrid_enabled():
+            backend += " + MiniLM embeddings (reciprocal rank fusion)"
         self.stdout.write(f"backend: {backend}")
         self.stdout.write(f"questions: {result.questions}")
         self.stdout.write(f"recall@{result.k}: {result.recall_at_k:.4f}")
