@@ -24,6 +24,7 @@ from review.models import AuditSample, ReviewOutcome
 from support.models import AgentProfile, Category, OutboundMessage, Priority, Team, Ticket
 from support.services import ticket_event_record
 from triage.models import TriageDecision
+from triage.sla import sla_apply
 
 logger = logging.getLogger(__name__)
 
@@ -487,8 +488,8 @@ def review_override(
         if not overrides:
             return None
         ticket.save(update_fields=["category", "team", "priority", "updated_at"])
-        if "priority" in overrides:
-            _sla_reapply(ticket)
+        if "priority" in overrides:  # a new priority means a new deadline
+            sla_apply(ticket=ticket)
         outcome = _outcome(
             ticket=ticket,
             agent=agent,
@@ -507,13 +508,6 @@ def review_override(
             after={k: v["new"] for k, v in overrides.items()},
         )
     return outcome
-
-
-def _sla_reapply(ticket: Ticket) -> None:
-    """A new priority means a new deadline. The SLA module belongs to the policy code."""
-    from triage.sla import sla_apply
-
-    sla_apply(ticket=ticket)
 
 
 def review_escalate(*, ticket_id: int, agent: User, note: str = "") -> ReviewOutcome:
