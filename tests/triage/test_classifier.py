@@ -416,3 +416,15 @@ def test_a_model_that_needs_the_encoder_is_not_used_where_the_encoder_is_missing
         classifier.classifier_train(texts=["a"] * 10, labels=["x"] * 5 + ["y"] * 5, name="n", embeddings=True)
     monkeypatch.undo()
     classifier.classifier_clear_cache()
+
+
+def test_a_repeated_single_text_is_embedded_once_and_matches_the_batch_result() -> None:
+    from triage.embeddings import get_encoder
+
+    encoder = get_encoder()
+    text = "My top-up was reverted and I do not know why"
+    first = encoder.encode([text])
+    # The classifier and each knowledge-base search of one triage run embed the same text.
+    again = encoder.encode([f"  {text}  "])
+    assert np.shares_memory(first, again)
+    np.testing.assert_allclose(first[0], encoder.encode([text, "something else"])[0], atol=1e-6)
