@@ -80,7 +80,7 @@ def generate(args: argparse.Namespace) -> None:
             SELECT 'customer' || g || '@bench.example', 'Customer ' || g, g % 97 = 0, now()
             FROM generate_series(1, {customers}) g""",
         f"""INSERT INTO support_ticket (subject, channel, status, priority, customer_id, category_id, team_id,
-                language, source, external_id, callback_url, metadata, review_reasons, risk_flags, escalated,
+                language, source, external_id, callback_url, metadata, review_reasons, risk_flags, sla_escalated,
                 escalated_to_manager, first_response_due_at, triage_attempts, created_at, updated_at)
             SELECT 'Bench ticket ' || g, 'email',
                    CASE WHEN g % {every} = 0 THEN 'awaiting_review'

@@ -24,7 +24,7 @@ from django.utils import timezone
 from review.models import AuditSample, ReviewOutcome
 from support.models import Category, OutboundMessage, Ticket
 from triage.models import Alert, TriageDecision
-from triage.policy import REASON_LABELS
+from support.reasons import reason_label
 
 WINDOW_DAYS = (7, 30, 90)
 WINDOW_DAYS_DEFAULT = 30
@@ -154,7 +154,7 @@ def volume_panel(*, window: Window) -> VolumePanel:
         reasons=[
             ReasonCount(
                 code=code,
-                label=REASON_LABELS.get(code, code.replace("_", " ").capitalize()),
+                label=reason_label(code),
                 count=count,
                 share=share(count, for_review),
             )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django import forms
 
 from review.models import AuditSample, ReviewOutcome
-from review.selectors import CONFIDENCE_BANDS, SLA_STATES, QueueFilters, reason_choices
+from review.selectors import CONFIDENCE_BANDS, SLA_STATES, QueueFilters
+from support.reasons import reason_choices
 from review.services import SNOOZE_CHOICES_MINUTES
 from support.models import Category, Priority, Team
 

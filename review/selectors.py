@@ -31,7 +31,7 @@ from review.services import URGENCY_ORDER, agent_team_ids, handleable_q
 from support.models import Category, Message, OutboundMessage, Priority, Team, Ticket
 from triage.kb.models import Chunk
 from triage.models import TriageDecision
-from triage.policy import REASON_LABELS
+from support.reasons import reason_choices, reason_label
 
 # A deadline within this window is "at risk".
 SLA_AT_RISK = timedelta(hours=1)
@@ -50,20 +50,6 @@ CONFIDENCE_BANDS = {
 PAGE_SIZE_DEFAULT = 50
 QUEUE_COUNTS_CACHE_SECONDS = 15
 PAGE_SIZE_MAX = 200
-
-
-def reason_label(code: str) -> str:
-    return REASON_LABELS.get(code, code.replace("_", " ").capitalize())
-
-
-def reason_choices() -> list[tuple[str, str]]:
-    codes = list(REASON_LABELS) or [
-        "ai_unavailable",
-        "low_confidence",
-        "high_stakes",
-        "injection_suspected",
-    ]
-    return [(code, reason_label(code)) for code in codes]
 
 
 @dataclass(frozen=True)

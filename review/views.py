@@ -35,6 +35,7 @@ from review.forms import (
 from review.models import ReviewOutcome
 from review.services import ClaimHeldError, ReviewError
 from support.models import Ticket
+from support.reasons import reason_choices
 
 review_required = permission_required("support.review_ticket", raise_exception=True)
 
@@ -75,7 +76,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "sla_states": selectors.SLA_STATES,
         "confidence_bands": selectors.CONFIDENCE_BANDS,
-        "reason_choices": selectors.reason_choices(),
+        "reason_choices": reason_choices(),
         "priorities": Ticket._meta.get_field("priority").choices,
     }
     template = "review/queue.html#results" if _is_htmx(request) else "review/queue.html"

@@ -24,7 +24,7 @@ class TicketEventInline(admin.TabularInline):
 @admin.register(models.Ticket)
 class TicketAdmin(admin.ModelAdmin):
     list_display = ("id", "subject", "status", "priority", "category", "team", "assignee", "channel", "created_at")
-    list_filter = ("status", "priority", "channel", "team", "escalated")
+    list_filter = ("status", "priority", "channel", "team", "sla_escalated", "escalated_to_manager")
     search_fields = ("subject", "customer__email", "external_id")
     raw_id_fields = ("customer", "assignee", "claimed_by")
     inlines = [MessageInline, TicketEventInline]

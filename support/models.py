@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -95,6 +97,33 @@ class Customer(models.Model):
         return f"{self.name} <{self.email}>" if self.name else self.email
 
 
+class TicketQuerySet(models.QuerySet["Ticket"]):
+    """The ticket query rules, in one place: services, selectors, views and metrics use these."""
+
+    def awake(self, *, now: datetime) -> TicketQuerySet:
+        """Not snoozed (never snoozed, or the snooze ran out)."""
+        return self.filter(Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now))
+
+    def unclaimed(self, *, now: datetime) -> TicketQuerySet:
+        """Nobody holds a live review lease (an expired lease counts as free)."""
+        return self.filter(Q(claimed_by__isnull=True) | Q(claim_expires_at__lte=now))
+
+    def claimable(self, *, now: datetime) -> TicketQuerySet:
+        """Free to claim: awake and without a live lease."""
+        return self.awake(now=now).unclaimed(now=now)
+
+    def handleable_by(self, *, team_ids: list[int], sees_manager_escalations: bool) -> TicketQuerySet:
+        """Awaiting review and this agent's to handle: their teams' tickets (or those with no team
+        yet; empty ``team_ids`` means no team restriction), and tickets escalated to a manager
+        only for managers."""
+        queryset = self.filter(status=Ticket.Status.AWAITING_REVIEW)
+        if team_ids:
+            queryset = queryset.filter(Q(team_id__in=team_ids) | Q(team__isnull=True))
+        if not sees_manager_escalations:
+            queryset = queryset.filter(escalated_to_manager=False)
+        return queryset
+
+
 class Ticket(models.Model):
     class Channel(models.TextChoices):
         EMAIL = "email", "E-mail"
@@ -129,9 +158,12 @@ class Ticket(models.Model):
 
     review_reasons = models.JSONField(default=list, blank=True)
     risk_flags = models.JSONField(default=list, blank=True)
-    escalated = models.BooleanField(default=False)
-    escalated_at = models.DateTimeField(null=True, blank=True)
+    # Two different escalations: the SLA job raising an at-risk ticket's priority (once), and an
+    # agent handing the ticket to a manager. Neither implies the other.
+    sla_escalated = models.BooleanField(default=False)
+    sla_escalated_at = models.DateTimeField(null=True, blank=True)
     escalated_to_manager = models.BooleanField(default=False)
+    escalated_to_manager_at = models.DateTimeField(null=True, blank=True)
     snoozed_until = models.DateTimeField(null=True, blank=True)
 
     # Review claim: at most one agent works a ticket at a time; the lease expires if they leave.
@@ -153,6 +185,8 @@ class Ticket(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TicketQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -180,6 +214,14 @@ class Ticket(models.Model):
     def reference(self) -> str:
         """The token we put in e-mail subjects so replies thread: ``SB-123``."""
         return f"SB-{self.pk}"
+
+    def claim_is_live(self, *, now: datetime) -> bool:
+        """Somebody holds an unexpired review lease on this ticket."""
+        return bool(self.claimed_by_id and self.claim_expires_at and self.claim_expires_at > now)
+
+
+# Tickets still waiting for their first answer.
+OPEN_STATUSES = (Ticket.Status.NEW, Ticket.Status.TRIAGING, Ticket.Status.AWAITING_REVIEW)
 
 
 class Message(models.Model):

@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from support.celery import task_enqueue
 from support.models import Customer, Message, Ticket, TicketEvent
 
 logger = logging.getLogger(__name__)
@@ -122,12 +123,10 @@ def triage_dispatch(*, ticket_ids: Iterable[int]) -> int:
     If the broker is unreachable the ticket stays ``new`` with no dispatch time and the periodic
     sweeper (``dispatch_pending``) sends it when the broker is back. Returns how many were sent.
     """
-    from triage.tasks import triage_ticket_task
-
     sent = 0
     for ticket_id in ticket_ids:
         try:
-            triage_ticket_task.delay(ticket_id)
+            task_enqueue("triage.tasks.triage_ticket_task", ticket_id)
         except Exception as exc:  # kombu raises several connection error types
             logger.warning("triage dispatch deferred for ticket %s: %s", ticket_id, exc)
             continue

@@ -19,50 +19,21 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from support.models import AutomationPolicy, Category, Team, Ticket
-
-# Reason codes, in the order a reviewer should read them (most important first).
-REASON_AI_UNAVAILABLE = "ai_unavailable"
-REASON_NO_CATEGORY = "no_category"
-REASON_HIGH_STAKES = "high_stakes"
-REASON_HIGH_STAKES_LIKELY = "high_stakes_likely"
-REASON_HIGH_STAKES_UNKNOWN = "high_stakes_unknown"
-REASON_POLICY_ALWAYS_REVIEW = "policy_always_review"
-REASON_POLICY_DRAFT_ONLY = "policy_draft_only"
-REASON_NO_THRESHOLD = "no_calibrated_threshold"
-REASON_LOW_CONFIDENCE = "low_confidence"
-REASON_VIP = "vip_customer"
-REASON_BRAKED = "category_braked"
-REASON_PROVIDER_DEGRADED = "provider_degraded"
-REASON_AUTO_SEND_DISABLED = "auto_send_disabled"
-
-REASON_LABELS: dict[str, str] = {
-    REASON_AI_UNAVAILABLE: "No AI decision (provider unavailable or invalid output)",
-    REASON_NO_CATEGORY: "No known category",
-    REASON_HIGH_STAKES: "High-stakes category: always reviewed by a human",
-    REASON_HIGH_STAKES_LIKELY: "The model gives a high-stakes category too much probability",
-    REASON_HIGH_STAKES_UNKNOWN: "High-stakes probability unknown (no local model)",
-    REASON_POLICY_ALWAYS_REVIEW: "Policy: always review",
-    REASON_POLICY_DRAFT_ONLY: "Policy: classify and route only",
-    REASON_NO_THRESHOLD: "No calibrated confidence threshold for this category yet",
-    REASON_LOW_CONFIDENCE: "Confidence below the category's threshold",
-    REASON_VIP: "VIP customer",
-    REASON_BRAKED: "Automation braked for this category",
-    REASON_PROVIDER_DEGRADED: "Provider chain degraded",
-    REASON_AUTO_SEND_DISABLED: "Auto-send disabled (AUTO_SEND_ENABLED=false)",
-    "injection_suspected": "Possible prompt injection in the ticket",
-    "ungrounded": "Draft not grounded in the knowledge base",
-    "legal_threat": "Legal threat",
-    "security_fraud": "Security or fraud concern",
-    "churn_risk": "Churn risk",
-    "canary_leak": "Draft leaked the prompt canary",
-    "unsafe_output": "Draft contains a link, address or secret it should not",
-    "vulnerable_customer": "Possibly vulnerable customer",
-    "complaint": "Complaint",
-}
-
-
-def reason_label(reason: str) -> str:
-    return REASON_LABELS.get(reason, reason.replace("_", " ").capitalize())
+from support.reasons import (
+    REASON_AI_UNAVAILABLE,
+    REASON_AUTO_SEND_DISABLED,
+    REASON_BRAKED,
+    REASON_HIGH_STAKES,
+    REASON_HIGH_STAKES_LIKELY,
+    REASON_HIGH_STAKES_UNKNOWN,
+    REASON_LOW_CONFIDENCE,
+    REASON_NO_CATEGORY,
+    REASON_NO_THRESHOLD,
+    REASON_POLICY_ALWAYS_REVIEW,
+    REASON_POLICY_DRAFT_ONLY,
+    REASON_PROVIDER_DEGRADED,
+    REASON_VIP,
+)
 
 
 @dataclass(frozen=True)

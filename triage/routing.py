@@ -13,14 +13,13 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.db.models import Count, Q
 
-from support.models import AgentProfile, Category, Team, Ticket
+from support.models import OPEN_STATUSES, AgentProfile, Category, Team, Ticket
 from support.services import ticket_event_record
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 # Tickets that still need somebody: they count towards an agent's load.
-OPEN_STATUSES = (Ticket.Status.NEW, Ticket.Status.TRIAGING, Ticket.Status.AWAITING_REVIEW)
 
 
 @dataclass(frozen=True)

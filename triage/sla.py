@@ -21,14 +21,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from support.models import PRIORITY_ORDER, SlaBreach, SlaPolicy, Team, Ticket
+from support.delivery import team_notify
+from support.models import OPEN_STATUSES, PRIORITY_ORDER, SlaBreach, SlaPolicy, Team, Ticket
 from support.services import ticket_event_record
 from triage.models import Alert
 
 logger = logging.getLogger(__name__)
-
-OPEN_STATUSES = (Ticket.Status.NEW, Ticket.Status.TRIAGING, Ticket.Status.AWAITING_REVIEW)
-ANSWERED_STATUSES = (Ticket.Status.AUTO_REPLIED, Ticket.Status.REPLIED, Ticket.Status.CLOSED)
 
 
 # --- Business hours ---------------------------------------------------------------------------
@@ -132,14 +130,6 @@ def sla_apply(*, ticket: Ticket) -> None:
     Ticket.objects.filter(pk=ticket.pk).update(first_response_due_at=first_due, resolution_due_at=resolution_due)
 
 
-def sla_is_at_risk(*, ticket: Ticket, policy: SlaPolicy, now: datetime) -> bool:
-    """True when ``at_risk_fraction`` of the first-response window has elapsed (business time)."""
-    if ticket.first_response_due_at is None:
-        return False
-    remaining = _minutes_between(_hours_for(ticket.team), now, ticket.first_response_due_at)
-    return _elapsed_share_reached(policy=policy, remaining_minutes=remaining)
-
-
 def _elapsed_share_reached(*, policy: SlaPolicy, remaining_minutes: float) -> bool:
     elapsed = policy.first_response_minutes - remaining_minutes
     # A microsecond of slack so 0.8 x 480 min is at risk at exactly 384 min despite float error.
@@ -156,31 +146,29 @@ def _priority_raised(priority: str) -> str:
 
 
 def sla_escalate_ticket(*, ticket: Ticket, now: datetime) -> bool:
-    """Escalate one at-risk ticket. Exactly one caller wins (conditional update on ``escalated``),
+    """Escalate one at-risk ticket. Exactly one caller wins (conditional update on ``sla_escalated``),
     so two overlapping beat runs send one notification."""
     raised = _priority_raised(ticket.priority)
     with transaction.atomic():
-        claimed = Ticket.objects.filter(pk=ticket.pk, escalated=False).update(
-            escalated=True, escalated_at=now, priority=raised
+        claimed = Ticket.objects.filter(pk=ticket.pk, sla_escalated=False).update(
+            sla_escalated=True, sla_escalated_at=now, priority=raised
         )
         if claimed != 1:
             return False
         ticket_event_record(
             ticket=ticket, verb="sla_escalated", actor_label="system",
-            before={"priority": ticket.priority, "escalated": False},
-            after={"priority": raised, "escalated": True},
+            before={"priority": ticket.priority, "sla_escalated": False},
+            after={"priority": raised, "sla_escalated": True},
             note=f"First response due {ticket.first_response_due_at:%Y-%m-%d %H:%M %Z}; at risk.",
         )
         previous = ticket.priority
-        ticket.priority, ticket.escalated, ticket.escalated_at = raised, True, now
+        ticket.priority, ticket.sla_escalated, ticket.sla_escalated_at = raised, True, now
         if ticket.team is not None:  # team_notify records a visible failure when it has no address
             _team_notify(ticket=ticket, previous_priority=previous)
     return True
 
 
 def _team_notify(*, ticket: Ticket, previous_priority: str) -> None:
-    from support.delivery import team_notify
-
     assert ticket.team is not None
     due = ticket.first_response_due_at
     team_notify(
@@ -227,7 +215,7 @@ def sla_escalate_due(*, now: datetime | None = None) -> int:
         slack = timedelta(minutes=(1 - policy.at_risk_fraction) * policy.first_response_minutes, seconds=1)
         at_risk_by_wall_clock |= Q(priority=priority, first_response_due_at__lte=now + slack)
     candidates = (
-        Ticket.objects.filter(status__in=OPEN_STATUSES, escalated=False, first_responded_at__isnull=True,
+        Ticket.objects.filter(status__in=OPEN_STATUSES, sla_escalated=False, first_responded_at__isnull=True,
                               first_response_due_at__isnull=False)
         .filter(at_risk_by_wall_clock | Q(team__business_hours__isnull=False))
         .select_related("team")

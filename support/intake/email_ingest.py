@@ -31,6 +31,7 @@ from django.utils.text import get_valid_filename
 
 from support.intake.email_parse import EmailParseError, ParsedEmail, clean_text, email_parse
 from support.models import Attachment, InboundEmail, Message, OutboundMessage, Ticket
+from support.reasons import REASON_CUSTOMER_REPLIED
 from support.services import ticket_create, ticket_event_record
 
 logger = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ def _reply_append(*, ticket: Ticket, parsed: ParsedEmail) -> Message:
     if before in REOPEN_FROM:
         # Back to a human, not to the AI: the ticket already has its final TriageDecision, and a
         # follow-up after our answer is exactly where a person should look.
-        reasons = list(dict.fromkeys([*ticket.review_reasons, "customer_replied"]))
+        reasons = list(dict.fromkeys([*ticket.review_reasons, REASON_CUSTOMER_REPLIED]))
         Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.AWAITING_REVIEW, resolved_at=None,
                                                    review_reasons=reasons, updated_at=timezone.now())
         ticket_event_record(ticket=ticket, verb="reopened", actor_label="intake",

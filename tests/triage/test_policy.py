@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from support.models import AutomationPolicy, Category, Customer, Team, Ticket
-from triage.policy import PolicyVerdict, policy_evaluate, reason_label
+from support.reasons import reason_label
+from triage.policy import PolicyVerdict, policy_evaluate
 
 pytestmark = pytest.mark.django_db
 

@@ -125,8 +125,8 @@ def test_the_beat_job_escalates_an_at_risk_ticket_once(
     assert runs >= 5 + 60  # beat really ran about once a minute
     assert escalated_run_at is not None and at_risk_from <= escalated_run_at < at_risk_from + timedelta(seconds=61)
     ticket.refresh_from_db()
-    assert (ticket.escalated, ticket.priority) == (True, Priority.HIGH)
-    assert ticket.escalated_at == escalated_run_at
+    assert (ticket.sla_escalated, ticket.priority) == (True, Priority.HIGH)
+    assert ticket.sla_escalated_at == escalated_run_at
     assert ticket.events.filter(verb="sla_escalated").count() == 1
     notification = OutboundMessage.objects.get(ticket=ticket, kind=OutboundMessage.Kind.NOTIFICATION)
     assert notification.to_address == "cards-team@example.com"
@@ -142,7 +142,7 @@ def test_a_ticket_that_is_not_yet_at_risk_is_left_alone(sla_policies: None, card
     assert sla_escalate_due(now=T0 + timedelta(hours=6, minutes=23)) == 0
     assert sla_escalate_due(now=T0 + timedelta(hours=6, minutes=24)) == 1
     ticket.refresh_from_db()
-    assert ticket.escalated
+    assert ticket.sla_escalated
 
 
 def test_answered_tickets_are_not_escalated(sla_policies: None, cards: Team) -> None:
@@ -163,7 +163,7 @@ def test_business_hours_pause_the_clock_over_the_weekend(sla_policies: None, car
     # Monday 14:30: 6.5 of 8 hours used (> 80%): at risk.
     assert sla_escalate_due(now=datetime(2026, 11, 30, 14, 30, tzinfo=LONDON)) == 1
     ticket.refresh_from_db()
-    assert ticket.escalated
+    assert ticket.sla_escalated
 
 
 def test_an_urgent_ticket_stays_urgent_when_escalated(sla_policies: None, cards: Team) -> None:
@@ -171,7 +171,7 @@ def test_an_urgent_ticket_stays_urgent_when_escalated(sla_policies: None, cards:
         ticket = _ticket(team=cards, priority=Priority.URGENT)
     assert sla_escalate_due(now=T0 + timedelta(minutes=50)) == 1
     ticket.refresh_from_db()
-    assert (ticket.priority, ticket.escalated) == (Priority.URGENT, True)
+    assert (ticket.priority, ticket.sla_escalated) == (Priority.URGENT, True)
 
 
 def test_breaches_are_recorded_once_with_an_alert(sla_policies: None, cards: Team) -> None:
