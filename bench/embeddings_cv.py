@@ -38,7 +38,7 @@ django.setup()
 
 import numpy as np  # noqa: E402
 
-from support.demo import dataset_dir  # noqa: E402
+from review.demo.tenant import dataset_dir  # noqa: E402
 from triage.classifier import (  # noqa: E402
     TRAIN_THREADS,
     _folds,

@@ -28,7 +28,7 @@ django.setup()
 import numpy as np  # noqa: E402
 from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
-from support import demo  # noqa: E402
+from review.demo import tenant as demo  # noqa: E402
 from triage.classifier import (  # noqa: E402
     _average_with_embeddings,
     _embed,

@@ -65,9 +65,9 @@ def main() -> None:
     from django.utils import timezone
 
     call_command("migrate", verbosity=0)
+    from review.calibration import thresholds_calibrate
     from review.models import ReviewOutcome
     from support.models import Category, Customer, Priority, SlaPolicy, Team, Ticket
-    from triage.autonomy import thresholds_calibrate
     from triage.models import TriageDecision
     from triage.policy import policy_evaluate
     from triage.sla import sla_escalate_due

@@ -61,7 +61,7 @@ def generate(args: argparse.Namespace) -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from support.seeding import demo_seed
+    from review.demo.seeding import demo_seed
 
     call_command("migrate", verbosity=0, interactive=False)
     with connection.cursor() as cursor:

@@ -30,7 +30,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from support import demo  # noqa: E402
+from review.demo import tenant as demo  # noqa: E402
 from support.models import Ticket  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 
@@ -40,7 +40,7 @@ ROWS_PER_LABEL = 40
 def setup_database() -> None:
     call_command("migrate", verbosity=0)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    from support.seeding import demo_seed
+    from review.demo.seeding import demo_seed
 
     demo_seed(ticket_count=0)
 

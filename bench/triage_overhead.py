@@ -26,7 +26,7 @@ def main(count: int = 200, local_model: bool = True) -> None:
     else:
         settings.CLASSIFIER_DIR = "/nonexistent-no-model"
     server = setup_fake_llm(delay=0.0)
-    from triage.services import triage_run_execute
+    from triage.pipeline import triage_run_execute
 
     tag = uuid.uuid4().hex[:8]
     warmup = tickets_create(10, tag=f"warm-{tag}")

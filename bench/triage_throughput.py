@@ -32,7 +32,7 @@ def _run_level(args: tuple[int, int, float, bool, str]) -> tuple[int, float, flo
     else:
         settings.CLASSIFIER_DIR = "/nonexistent-no-model"
     server = setup_fake_llm(delay=delay)
-    from triage.services import triage_run_execute
+    from triage.pipeline import triage_run_execute
 
     ids = tickets_create(count, tag=tag)
     # warm the classifier and the HTTP client outside the measurement

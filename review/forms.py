@@ -6,9 +6,9 @@ from django import forms
 
 from review.models import AuditSample, ReviewOutcome
 from review.selectors import CONFIDENCE_BANDS, SLA_STATES, QueueFilters
-from support.reasons import reason_choices
 from review.services import SNOOZE_CHOICES_MINUTES
 from support.models import Category, Priority, Team
+from support.reasons import reason_choices
 
 _ANY = [("", "Any")]
 

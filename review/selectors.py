@@ -27,11 +27,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from review.models import AuditSample, ReviewOutcome
-from review.services import URGENCY_ORDER, agent_team_ids, handleable_q
-from support.models import Category, Message, OutboundMessage, Priority, Team, Ticket
+from support.models import AgentProfile, Category, Message, OutboundMessage, Priority, Team, Ticket
+from support.reasons import reason_choices, reason_label
 from triage.kb.models import Chunk
 from triage.models import TriageDecision
-from support.reasons import reason_choices, reason_label
 
 # A deadline within this window is "at risk".
 SLA_AT_RISK = timedelta(hours=1)
@@ -110,7 +109,7 @@ class QueueChoices:
 
 
 def queue_choices(*, agent: User) -> QueueChoices:
-    team_ids = agent_team_ids(agent=agent)
+    team_ids = AgentProfile.team_ids_of(user=agent)
     teams = list(Team.objects.filter(pk__in=team_ids) if team_ids else Team.objects.all())
     return QueueChoices(
         team_ids=team_ids, teams=teams, categories=list(Category.objects.only("pk", "slug", "name"))
@@ -160,8 +159,7 @@ def _confidence_q(band: str) -> Q:
 def _base_queue(*, agent: User, now: datetime, team_ids: list[int]) -> QuerySet[Ticket]:
     """What waits for this agent: reviewable, theirs to handle, not snoozed. Claimed tickets stay
     visible (marked with who holds them); Next ticket skips them."""
-    awake = Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now)
-    return Ticket.objects.filter(handleable_q(agent=agent, team_ids=team_ids) & awake)
+    return Ticket.objects.handleable_by(agent=agent, team_ids=team_ids).awake(now=now)
 
 
 def review_queue(
@@ -202,11 +200,11 @@ def review_queue(
             ai_category_slug=F("final_decision__category_slug"),
             ai_confidence_value=F("ai_confidence"),
         )
-        .order_by(*URGENCY_ORDER)[offset : offset + limit]
+        .most_urgent_first()[offset : offset + limit]
     )
     for row in rows:
         # Display-only attributes computed in Python: no extra query, nothing for a template to do.
-        live = bool(row.claimed_by_id and row.claim_expires_at and row.claim_expires_at > now)
+        live = row.claim_is_live(now=now)
         setattr(row, "reason_labels", [reason_label(code) for code in row.review_reasons or []])  # noqa: B010
         setattr(row, "sla_state", _sla_state(row.first_response_due_at, now))  # noqa: B010
         setattr(row, "claim_live", live)  # noqa: B010
@@ -389,7 +387,7 @@ def review_ticket_detail(*, ticket_id: int) -> TicketDetail:
         )
         .get(pk=ticket_id)
     )
-    decision = TriageDecision.objects.filter(ticket=ticket, is_final=True).first()
+    decision = TriageDecision.objects.final_for(ticket_id=ticket.pk)
     passages: list[CitedPassage] = []
     evidence: dict[str, list[str]] = {}
     if decision is not None:

@@ -20,8 +20,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from review import dashboard as dashboards
 from review import selectors, services
+from review.analytics import dashboard as dashboards
 from review.forms import (
     ApproveForm,
     AuditGradeForm,
@@ -118,9 +118,7 @@ def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
         return render(request, "review/not_found.html", status=404)
     current = detail.ticket
     now = timezone.now()
-    claim_live = bool(
-        current.claimed_by_id and current.claim_expires_at and current.claim_expires_at > now
-    )
+    claim_live = current.claim_is_live(now=now)
     awaiting = current.status == Ticket.Status.AWAITING_REVIEW
     mine = awaiting and current.claimed_by_id == request.user.pk
     held_by_other = awaiting and claim_live and not mine

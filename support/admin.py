@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from support import models
+from support.intake.email_ingest import quarantine_reprocess
 
 
 class MessageInline(admin.StackedInline):
@@ -97,8 +98,6 @@ class InboundEmailAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reprocess selected quarantined messages")
     def reprocess(self, request, queryset):  # type: ignore[no-untyped-def]
-        from support.intake.email_ingest import quarantine_reprocess
-
         results = quarantine_reprocess(inbound_ids=list(queryset.values_list("pk", flat=True)))
         outcomes = "; ".join(f"#{row.pk} {result.describe()}" for row, result in results) or "nothing quarantined"
         self.message_user(request, f"Reprocessed {len(results)}: {outcomes}")

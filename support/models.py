@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
 from django.db.models import Q
 
@@ -57,6 +58,13 @@ class AgentProfile(models.Model):
 
     def __str__(self) -> str:
         return str(self.user)
+
+    @classmethod
+    def team_ids_of(cls, *, user: AbstractBaseUser) -> list[int]:
+        """The teams a user works for; empty means "no restriction" (e.g. no agent profile)."""
+        return list(
+            cls.teams.through.objects.filter(agentprofile__user=user).values_list("team_id", flat=True)
+        )
 
 
 class Category(models.Model):
@@ -112,14 +120,29 @@ class TicketQuerySet(models.QuerySet["Ticket"]):
         """Free to claim: awake and without a live lease."""
         return self.awake(now=now).unclaimed(now=now)
 
-    def handleable_by(self, *, team_ids: list[int], sees_manager_escalations: bool) -> TicketQuerySet:
+    def claimable_by(self, *, agent: AbstractBaseUser, now: datetime) -> TicketQuerySet:
+        """What ``agent`` may claim now: awake, and free or already theirs (Next ticket resumes
+        the ticket they were on when it is still the most urgent one)."""
+        return self.awake(now=now).filter(
+            Q(claimed_by__isnull=True) | Q(claim_expires_at__lte=now) | Q(claimed_by=agent)
+        )
+
+    def most_urgent_first(self) -> TicketQuerySet:
+        """The queue's order: the earliest first-response deadline first; no SLA last."""
+        return self.order_by(
+            models.F("first_response_due_at").asc(nulls_last=True), models.F("created_at").asc(), models.F("pk").asc()
+        )
+
+    def handleable_by(self, *, agent: AbstractBaseUser, team_ids: list[int] | None = None) -> TicketQuerySet:
         """Awaiting review and this agent's to handle: their teams' tickets (or those with no team
-        yet; empty ``team_ids`` means no team restriction), and tickets escalated to a manager
-        only for managers."""
+        yet), and tickets escalated to a manager only for managers. ``team_ids`` defaults to the
+        agent's teams; empty means no team restriction (e.g. no agent profile)."""
+        if team_ids is None:
+            team_ids = AgentProfile.team_ids_of(user=agent)
         queryset = self.filter(status=Ticket.Status.AWAITING_REVIEW)
         if team_ids:
             queryset = queryset.filter(Q(team_id__in=team_ids) | Q(team__isnull=True))
-        if not sees_manager_escalations:
+        if not agent.has_perm("support.view_dashboard"):
             queryset = queryset.filter(escalated_to_manager=False)
         return queryset
 

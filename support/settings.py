@@ -291,7 +291,7 @@ DELIVERY_SENDING_TIMEOUT_SECONDS = env_int(
     "DELIVERY_SENDING_TIMEOUT_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=CELERY_TASK_TIME_LIMIT + 1
 )
 CALLBACK_TIMEOUT_SECONDS = env_float("CALLBACK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
-# GET /metrics (support/metrics.py): when set, scrapers send "Authorization: Bearer <token>";
+# GET /metrics (review/analytics/metrics.py): when set, scrapers send "Authorization: Bearer <token>";
 # when empty only a logged-in staff user may read the page.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
@@ -324,6 +324,8 @@ PROMPT_VERSION = env_str("PROMPT_VERSION", "triage")
 URL_ALLOW_LIST = env_list("URL_ALLOW_LIST", ["switchboard.localhost"])
 TRIAGE_STUCK_SECONDS = env_int("TRIAGE_STUCK_SECONDS", 600, minimum=30)
 CLASSIFIER_DIR = Path(env_str("CLASSIFIER_DIR", str(VAR_DIR / "models")))
+# The demo data set (BANKING77, CC BY 4.0), shipped in the repository; see review/demo/banking77.
+BANKING77_DIR = Path(env_str("BANKING77_DIR", str(BASE_DIR / "review" / "demo" / "banking77")))
 # Fuse keyword retrieval with sentence-embedding similarity when the encoder is installed.
 KB_HYBRID = env_bool("KB_HYBRID", True)
 

@@ -5,6 +5,7 @@ from django.conf import settings
 
 from support import delivery, services
 from support.delivery import DeliveryRetry
+from support.intake.imap import imap_poll
 
 
 @shared_task
@@ -40,6 +41,4 @@ def deliver_due_outbound_task() -> int:
 @shared_task
 def poll_imap_task() -> int:
     """Beat job (scheduled when IMAP_HOST is set): ingest unseen IMAP mail."""
-    from support.intake.imap import imap_poll
-
     return len(imap_poll())

@@ -143,7 +143,7 @@ def manager_user(make_user: Callable[..., Any]) -> Any:
 @pytest.fixture
 def demo_tenant(db: None) -> dict[str, int]:
     """Teams, the 77 categories, SLA policies and demo users, without demo tickets."""
-    from support.seeding import demo_seed
+    from review.demo.seeding import demo_seed
 
     return demo_seed(ticket_count=0)
 

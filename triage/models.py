@@ -8,8 +8,27 @@ from django.db import models
 from support.models import Category, Ticket
 
 
+class TriageDecisionQuerySet(models.QuerySet["TriageDecision"]):
+    def final(self) -> TriageDecisionQuerySet:
+        """The decisions that stand: at most one per ticket (a partial unique constraint)."""
+        return self.filter(is_final=True)
+
+    def attempts(self) -> TriageDecisionQuerySet:
+        """Everything else: failed provider attempts, and finals an operator's re-run replaced."""
+        return self.filter(is_final=False)
+
+    def final_for(self, *, ticket_id: int) -> TriageDecision | None:
+        """The ticket's final decision, or None while it has none (new, triaging)."""
+        return self.final().filter(ticket_id=ticket_id).first()
+
+
 class TriageDecision(models.Model):
-    """One row per attempt to triage a ticket, append-only. The final one has ``is_final``."""
+    """The decision log: one row per attempt to triage a ticket, append-only.
+
+    Two kinds of row, told apart by ``is_final`` (see ``TriageDecisionQuerySet``): *attempts*
+    (a provider that failed, a claim that was lost: ``succeeded`` False) and the *final decision*
+    the ticket's state was set from, at most one per ticket.
+    """
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="triage_decisions")
     attempt = models.PositiveIntegerField(default=1)
@@ -48,6 +67,8 @@ class TriageDecision(models.Model):
     fallback_reason = models.CharField(max_length=200, blank=True)
     error_class = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = TriageDecisionQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from triage import services
+from triage import pipeline
+from triage.sla import sla_escalate_due
 
 
 # acks_late + reject_on_worker_lost: a worker killed mid-LLM-call leaves the message unacked, so it
@@ -25,16 +26,14 @@ from triage import services
     max_retries=8,
 )
 def triage_ticket_task(ticket_id: int) -> str:
-    return services.triage_run_execute(ticket_id=ticket_id)
+    return pipeline.triage_run_execute(ticket_id=ticket_id)
 
 
 @shared_task
 def requeue_stuck_triage_task() -> int:
-    return services.triage_requeue_stuck()
+    return pipeline.triage_requeue_stuck()
 
 
 @shared_task
 def sla_escalate_task() -> int:
-    from triage.sla import sla_escalate_due
-
     return sla_escalate_due()

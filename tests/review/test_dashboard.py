@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from review import dashboard
+from review.analytics import dashboard
 from review.models import AuditSample, ReviewOutcome
 from support.models import Category, Customer, OutboundMessage, Team, Ticket
 from triage.models import Alert, TriageDecision

@@ -292,7 +292,7 @@ def test_escalate_hands_the_ticket_to_managers(make_review_ticket, agent_user):
     )
 
     ticket.refresh_from_db()
-    assert ticket.escalated_to_manager and ticket.escalated_at and ticket.claimed_by is None
+    assert ticket.escalated_to_manager and ticket.escalated_to_manager_at and ticket.claimed_by is None
     assert (
         outcome.verdict == ReviewOutcome.Decision.ESCALATED
         and outcome.note == "Customer threatens to sue"

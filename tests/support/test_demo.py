@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from support import demo
+from review.demo import tenant as demo
 from support.models import Category, Team, Ticket
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from support.demo import category_slug, dataset_dir
+from review.demo.tenant import category_slug, dataset_dir
 
 TRAINED_LABELS = (
     "card_arrival",

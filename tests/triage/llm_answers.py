@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from support import demo
+from review.demo import tenant as demo
 
 # slug -> default team slug of the demo tenant, without the database (the fake server's thread
 # and pytest's collection must not touch it).

@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 
 from tests.triage.conftest import TRAINED_LABELS, small_training_rows
 from triage import classifier
+from triage.statistics import error_upper_bound, threshold_select
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,11 +63,11 @@ def test_single_prediction_equals_batch_prediction(trained_classifier: Any) -> N
 
 def test_clopper_pearson_upper_bound_matches_the_closed_form_for_zero_errors() -> None:
     # With no errors the exact one-sided bound is 1 - alpha**(1/n).
-    assert classifier.clopper_pearson_upper(errors=0, total=100) == pytest.approx(
+    assert error_upper_bound(errors=0, total=100) == pytest.approx(
         1 - 0.05 ** (1 / 100)
     )
-    assert classifier.clopper_pearson_upper(errors=10, total=100) > 0.10
-    assert classifier.clopper_pearson_upper(errors=0, total=0) == 1.0
+    assert error_upper_bound(errors=10, total=100) > 0.10
+    assert error_upper_bound(errors=0, total=0) == 1.0
 
 
 def test_threshold_is_the_lowest_grid_point_whose_corrected_error_bound_meets_the_target() -> None:
@@ -75,14 +76,16 @@ def test_threshold_is_the_lowest_grid_point_whose_corrected_error_bound_meets_th
     confidences = np.r_[rng.uniform(0.9, 1.0, 3000), rng.uniform(0.3, 0.9, 1000)]
     correct = np.r_[np.ones(3000, bool), rng.uniform(size=1000) > 0.1]
 
-    threshold, rate, observed, upper = classifier.threshold_select(
-        confidences=confidences, correct=correct, target_error=0.02
+    selection = threshold_select(confidences=confidences, wrong=~correct, target_error=0.02)
+    threshold, rate, observed, upper = (
+        selection.threshold, selection.automation_rate, selection.error_above, selection.upper_bound
     )
+    assert threshold is not None
 
     def bound(t: float) -> float:
         chosen = confidences >= t
         # 95% for all 100 grid points at once: Bonferroni.
-        return classifier.clopper_pearson_upper(
+        return error_upper_bound(
             errors=int((~correct[chosen]).sum()), total=int(chosen.sum()), confidence=1 - 0.05 / 100
         )
 
@@ -99,7 +102,7 @@ def test_threshold_is_the_lowest_grid_point_whose_corrected_error_bound_meets_th
     lower = threshold - 0.01
     chosen = confidences >= lower
     assert (
-        classifier.clopper_pearson_upper(
+        error_upper_bound(
             errors=int((~correct[chosen]).sum()), total=int(chosen.sum())
         )
         <= 0.02
@@ -107,13 +110,11 @@ def test_threshold_is_the_lowest_grid_point_whose_corrected_error_bound_meets_th
 
 
 def test_no_threshold_qualifies_when_the_held_out_set_is_too_small_to_prove_the_target() -> None:
-    threshold, rate, _, _ = classifier.threshold_select(
-        confidences=np.array([0.99, 0.98, 0.97]),
-        correct=np.array([True, True, True]),
-        target_error=0.02,
+    selection = threshold_select(
+        confidences=np.array([0.99, 0.98, 0.97]), wrong=np.array([False, False, False]), target_error=0.02
     )
-    assert threshold > 1.0
-    assert rate == 0.0
+    assert selection.threshold is None
+    assert selection.automation_rate == 0.0
 
 
 def test_train_classifier_stores_a_versioned_model_with_metadata_and_activates_it(

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from support.demo import category_slug, demo_rows, labels
+from review.demo.tenant import category_slug, demo_rows, labels
 from triage.drafting import TOPICS, local_draft
 from triage.kb.retrieval import ChunkHit, kb_search
 from triage.kb.services import kb_import_demo

@@ -9,7 +9,7 @@ from tests.triage.llm_answers import answer
 from triage.grounding import grounding_check
 from triage.kb.models import Chunk
 from triage.models import TriageDecision
-from triage.services import triage_run_execute
+from triage.pipeline import triage_run_execute
 
 SOURCES = [
     "Order ORD-2024-0042 for $120.50 never came. Reach me at ada@example.com or +44 20 7946 0958.",

@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from support import demo
-from support.demo import category_slug, dataset_dir
+from review.demo import tenant as demo
+from review.demo.tenant import category_slug, dataset_dir
 from support.models import AutomationPolicy, Category, Customer, OutboundMessage, Team, Ticket
 from tests.triage.conftest import ROWS_PER_LABEL, TRAINED_LABELS
 from tests.triage.llm_answers import answer

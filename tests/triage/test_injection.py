@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from support import demo
+from review.demo import tenant as demo
 from support.models import Customer, Ticket
 from support.services import ticket_create
 from tests.fakes.openai_server import Reply
@@ -16,8 +16,8 @@ from tests.triage.llm_answers import (
 )
 from triage.injection import injection_scan, output_scan
 from triage.models import TriageDecision
+from triage.pipeline import triage_run_execute
 from triage.prompts import canary_token
-from triage.services import triage_run_execute
 
 CORPUS = sorted((Path(__file__).parent / "injection_corpus").glob("*.txt"))
 

@@ -113,7 +113,7 @@ def demo_kb(db: None) -> int:
 
 
 def test_demo_kb_covers_every_banking77_category(demo_kb: int) -> None:
-    from support.demo import category_slug, labels
+    from review.demo.tenant import category_slug, labels
 
     covered = {
         slug

@@ -7,7 +7,7 @@ from tests.fakes.openai_server import Reply
 from tests.triage.llm_answers import answer, user_prompt
 from triage.models import TriageDecision
 from triage.pii import iban_valid, luhn_valid, pii_redact, pii_restore
-from triage.services import triage_run_execute
+from triage.pipeline import triage_run_execute
 
 TEXT = (
     "I am Ada Lovelace (ada.lovelace@example.com, +44 20 7946 0958). "

@@ -11,7 +11,7 @@ from support.services import ticket_create
 from tests.fakes.openai_server import Reply
 from tests.triage.llm_answers import answer
 from triage.models import TriageDecision
-from triage.services import triage_claim_token, triage_run_claimed, triage_run_execute
+from triage.pipeline import triage_claim_token, triage_run_claimed, triage_run_execute
 
 REQUIRED_JSON_KEYS = {
     "ticket_id",

@@ -16,10 +16,10 @@ from support.services import ticket_create
 from tests.fakes.openai_server import Reply
 from tests.triage.llm_answers import answer
 from triage.models import Alert, TriageDecision
+from triage.pipeline import triage_run_execute
 from triage.providers import chain_healthy
 from triage.providers.base import ProviderError
 from triage.providers.chain import _wait
-from triage.services import triage_run_execute
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ from tests.conftest import wait_for
 from tests.fakes.openai_server import Reply
 from tests.triage.llm_answers import answer
 from triage.models import TriageDecision
-from triage.services import triage_requeue_stuck, triage_run_execute
+from triage.pipeline import triage_requeue_stuck, triage_run_execute
 from triage.tasks import triage_ticket_task
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Max
 
-from triage.embeddings import embeddings_available
+from triage.embeddings import embeddings_available, get_encoder
 from triage.kb.models import Article, Chunk
 
 # Added to a [0, 1]-normalised lexical score: a chunk of the hinted category's articles that
@@ -111,8 +111,6 @@ def _fuse(*, lexical: dict[int, float], dense: dict[int, float]) -> dict[int, fl
 
 
 def _dense_scores(*, query: str, limit: int) -> dict[int, float]:
-    from triage.embeddings import get_encoder
-
     chunk_ids, matrix = _chunk_vectors()
     if not chunk_ids:
         return {}
@@ -127,8 +125,6 @@ _vector_cache: dict[str, tuple[tuple[object, ...], list[int], np.ndarray]] = {}
 def _chunk_vectors() -> tuple[list[int], np.ndarray]:
     """Embeddings of the published chunks (heading + text), computed once per KB state and
     process: the demo KB embeds in well under a second, and a chunk is short."""
-    from triage.embeddings import get_encoder
-
     key = _published_state()
     with _index_lock:
         cached = _vector_cache.get("default")

@@ -4,7 +4,7 @@
 - An already-triaged ticket is not touched: its final decision is printed (exit 0), with a note
   on stderr. ``--force`` re-triages it while nobody has answered the customer yet (status
   awaiting_review, or stuck in triaging); the previous final decision stays in the log.
-- ``--json`` prints ONE JSON object (see triage.services.decision_summary).
+- ``--json`` prints ONE JSON object (see triage.pipeline.decision_summary).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from support.models import Ticket
-from triage import services
+from triage import pipeline
 from triage.models import TriageDecision
 
 
@@ -38,11 +38,11 @@ class Command(BaseCommand):
             raise CommandError(f"ticket {ticket_id} does not exist")
         if options["force"] and ticket.status != Ticket.Status.NEW:
             try:
-                services.triage_rerun(ticket_id=ticket_id, actor_label="triage_ticket --force")
-            except services.TriageRerunRefused as exc:
+                pipeline.triage_rerun(ticket_id=ticket_id, actor_label="triage_ticket --force")
+            except pipeline.TriageRerunRefused as exc:
                 raise CommandError(str(exc)) from exc
         elif ticket.status == Ticket.Status.NEW:
-            status = services.triage_run_execute(ticket_id=ticket_id)
+            status = pipeline.triage_run_execute(ticket_id=ticket_id)
             if status.startswith("skipped"):
                 self.stderr.write(f"ticket {ticket_id}: {status} (a worker took it first)")
         elif ticket.status == Ticket.Status.TRIAGING:
@@ -54,13 +54,11 @@ class Command(BaseCommand):
                 f"ticket {ticket_id} was already triaged; showing its decision (--force re-runs)"
             )
         decision = (
-            TriageDecision.objects.select_related("ticket")
-            .filter(ticket_id=ticket_id, is_final=True)
-            .first()
+            TriageDecision.objects.select_related("ticket").final().filter(ticket_id=ticket_id).first()
         )
         if decision is None:
             raise CommandError(f"ticket {ticket_id} has no final decision")
-        summary = services.decision_summary(decision)
+        summary = pipeline.decision_summary(decision)
         if options["json"]:
             self.stdout.write(json.dumps(summary))
             return

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from support.seeding import demo_seed
+from review.demo.seeding import demo_seed
 
 
 class Command(BaseCommand):

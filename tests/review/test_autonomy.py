@@ -7,17 +7,16 @@ from typing import Any
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from review.models import AuditSample
-from support.models import AutomationPolicy, Category, Customer, OutboundMessage, Team, Ticket
-from triage.autonomy import (
+from review.autonomy import (
     audit_grade_record,
     audited_error,
     automation_record_sent,
     automation_resume,
     brake_evaluate,
-    error_lower_bound,
-    error_upper_bound,
 )
+from triage.statistics import error_lower_bound, error_upper_bound
+from review.models import AuditSample
+from support.models import AutomationPolicy, Category, Customer, OutboundMessage, Team, Ticket
 from triage.models import Alert, AutomationEvent, TriageDecision
 from triage.policy import policy_evaluate
 

@@ -10,13 +10,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from triage.autonomy import (
+from review.calibration import (
     CALIBRATION_WINDOW_DAYS,
     MIN_OWN_SAMPLES_FOR_POOLING,
-    samples_needed,
     thresholds_calibrate,
     thresholds_store,
 )
+from triage.statistics import samples_needed
 
 
 class Command(BaseCommand):

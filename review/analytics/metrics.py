@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from support.models import Category, OutboundMessage, SlaBreach, Ticket
+from triage import classifier
 from triage.models import Alert, TriageDecision
 from triage.providers.breaker import breaker_is_open
 
@@ -75,8 +76,7 @@ class SwitchboardCollector(Collector):
         yield created
 
     def _review_queue(self, now: datetime) -> Iterator[Metric]:
-        awake = Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=now)
-        queue = Ticket.objects.filter(awake, status=Ticket.Status.AWAITING_REVIEW).aggregate(
+        queue = Ticket.objects.awake(now=now).filter(status=Ticket.Status.AWAITING_REVIEW).aggregate(
             depth=Count("id"), oldest=Min("created_at")
         )
         yield GaugeMetricFamily(
@@ -99,7 +99,7 @@ class SwitchboardCollector(Collector):
             labels=["provider", "needs_review"],
         )
         rows = (
-            TriageDecision.objects.filter(is_final=True)
+            TriageDecision.objects.final()
             .order_by()
             .values_list("provider", "needs_review")
             .annotate(n=Count("id"))
@@ -204,8 +204,6 @@ class SwitchboardCollector(Collector):
             labels=["name", "version"],
         )
         # The two pointer files only: loading the model itself would cost seconds in a web worker.
-        from triage import classifier  # scikit-learn and numpy: imported at the first scrape
-
         name = classifier.active_model_name()
         version = classifier.active_version(name=name) if name else None
         if name and version:

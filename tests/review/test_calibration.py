@@ -11,15 +11,10 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from review.autonomy import audit_grade_record
+from review.calibration import EDIT_DISTANCE_CUTOFF, ReviewedDecision, outcome_is_error, threshold_choose
 from review.models import AuditSample, ReviewOutcome
 from support.models import AutomationPolicy, Category, Customer, OutboundMessage, Team, Ticket
-from triage.autonomy import (
-    EDIT_DISTANCE_CUTOFF,
-    ReviewedDecision,
-    audit_grade_record,
-    outcome_is_error,
-    threshold_choose,
-)
 from triage.models import AutomationEvent, TriageDecision
 
 pytestmark = pytest.mark.django_db
@@ -186,17 +181,20 @@ def _audit_samples(category: Category, confidences: np.ndarray) -> list[AuditSam
     ])
 
 
-def test_the_lowest_threshold_whose_upper_bound_holds_is_chosen() -> None:
-    # 300 decisions at 0.99 without error, then 300 at 0.6 of which 30 wrong.
-    decisions = [ReviewedDecision("a", 0.99, False)] * 300 + [ReviewedDecision("a", 0.6, index < 30) for index in range(300)]
+def test_the_lowest_threshold_whose_corrected_upper_bound_holds_is_chosen() -> None:
+    # 600 decisions at 0.99 without error, then 600 at 0.6 of which 60 wrong.
+    decisions = [ReviewedDecision("a", 0.99, False)] * 600 + [ReviewedDecision("a", 0.6, index < 60) for index in range(600)]
     choice = threshold_choose(decisions=decisions, target_error=TARGET)
-    assert choice.threshold == 0.99
-    assert (choice.above, choice.errors_above, choice.total, choice.errors) == (300, 0, 600, 30)
-    # With the 0.6 decisions all right, the lower threshold qualifies.
-    decisions = [ReviewedDecision("a", 0.99, False)] * 300 + [ReviewedDecision("a", 0.6, False)] * 300
-    assert threshold_choose(decisions=decisions, target_error=TARGET).threshold == 0.6
-    # 148 perfect decisions are not enough evidence for 2%.
-    assert threshold_choose(decisions=[ReviewedDecision("a", 0.9, False)] * 148, target_error=TARGET).threshold is None
+    # the lowest grid point that keeps the 0.6 ones out
+    assert choice.threshold == 0.61
+    assert (choice.above, choice.errors_above, choice.total, choice.errors) == (600, 0, 1200, 60)
+    # With the 0.6 decisions all right, a threshold that lets them through qualifies.
+    decisions = [ReviewedDecision("a", 0.99, False)] * 600 + [ReviewedDecision("a", 0.6, False)] * 600
+    assert threshold_choose(decisions=decisions, target_error=TARGET).above == 1200
+    # 300 perfect decisions prove 2% for one threshold (149 would), but not at the level corrected
+    # for trying all 100 grid points (triage.statistics): that takes 377.
+    assert threshold_choose(decisions=[ReviewedDecision("a", 0.9, False)] * 300, target_error=TARGET).threshold is None
+    assert threshold_choose(decisions=[ReviewedDecision("a", 0.9, False)] * 377, target_error=TARGET).above == 377
 
 
 @pytest.mark.parametrize("verdict, ai, final, edit, expected", [

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from review.learning import review_training_rows
 from triage import classifier
 
 
@@ -78,7 +79,7 @@ class Command(BaseCommand):
                 )
                 source = f"csv:{options['csv'].name}"
             else:
-                texts, labels = classifier.review_training_rows()
+                texts, labels = review_training_rows()
                 source = "reviews"
             if not texts:
                 raise CommandError("No training rows found.")

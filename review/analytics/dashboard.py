@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from review.models import AuditSample, ReviewOutcome
 from support.models import Category, OutboundMessage, Ticket
-from triage.models import Alert, TriageDecision
 from support.reasons import reason_label
+from triage.models import Alert, TriageDecision
 
 WINDOW_DAYS = (7, 30, 90)
 WINDOW_DAYS_DEFAULT = 30
@@ -127,7 +127,7 @@ def volume_panel(*, window: Window) -> VolumePanel:
     auto_reply = OutboundMessage.objects.filter(ticket=OuterRef("pk"), auto_submitted=True).exclude(
         kind=OutboundMessage.Kind.NOTIFICATION
     )
-    final = TriageDecision.objects.filter(ticket=OuterRef("pk"), is_final=True)
+    final = TriageDecision.objects.final().filter(ticket=OuterRef("pk"))
     counts = Ticket.objects.filter(created_at__gte=window.start, created_at__lt=window.end).aggregate(
         tickets=Count("pk"),
         triaged=Count("pk", filter=Exists(final)),
@@ -136,8 +136,7 @@ def volume_panel(*, window: Window) -> VolumePanel:
     )
     # Reasons are a JSON list per decision; counting them in Python keeps this portable
     # (PostgreSQL and SQLite) at one query of small rows.
-    reason_lists = TriageDecision.objects.filter(
-        is_final=True,
+    reason_lists = TriageDecision.objects.final().filter(
         needs_review=True,
         ticket__created_at__gte=window.start,
         ticket__created_at__lt=window.end,
@@ -440,9 +439,7 @@ def population_stability_index(baseline: dict[str, int], recent: dict[str, int])
 def drift_panel(*, window: Window) -> DriftPanel:
     """The AI's category mix (final decisions) in the window's last ``RECENT_DAYS`` days against
     the part of the window before them, and the mean confidence per week."""
-    finals = TriageDecision.objects.filter(
-        is_final=True, created_at__gte=window.start, created_at__lt=window.end
-    ).exclude(category_slug="")
+    finals = TriageDecision.objects.final().filter(created_at__gte=window.start, created_at__lt=window.end).exclude(category_slug="")
     recent_q = Q(created_at__gte=window.recent_start)
     by_category = (
         finals.values("category_slug")

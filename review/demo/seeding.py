@@ -7,10 +7,11 @@ import hashlib
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from support import demo
-from support.models import AutomationPolicy, Category, Priority, SlaPolicy, Team
+from review.demo import tenant as demo
+from support.models import AgentProfile, AutomationPolicy, Category, Priority, SlaPolicy, Team
 from support.roles import roles_ensure
 from support.services import ticket_create
+from triage.kb.services import kb_import_demo
 
 SLA_DEFAULTS = {
     Priority.URGENT: (60, 8 * 60),
@@ -39,8 +40,6 @@ def _demo_users() -> int:
 
 
 def _demo_teams_and_categories() -> tuple[int, int]:
-    from support.models import AgentProfile
-
     teams = {}
     for spec in demo.TEAMS:
         team, _ = Team.objects.update_or_create(
@@ -109,6 +108,4 @@ def demo_seed(*, ticket_count: int | None = None) -> dict[str, int]:
 
 def _demo_kb() -> int:
     """Import the demo knowledge base shipped in triage/kb/demo/ (see triage.kb.services)."""
-    from triage.kb.services import kb_import_demo
-
     return kb_import_demo()

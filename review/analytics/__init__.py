@@ -1,0 +1,1 @@
+"""What managers and monitoring read: the quality dashboard and the Prometheus metrics. Reads only."""

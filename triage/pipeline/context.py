@@ -1,0 +1,150 @@
+"""Everything one triage run knows before it asks a provider: the ticket's text, the local
+model's view (its probabilities give the high-stakes probability, whatever provider answers), the
+knowledge-base passages, the redacted prompt and the injection scan."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from support.models import Category, Message, Team, Ticket
+from triage.classifier import Prediction, active_classifier, ticket_text
+from triage.injection import InjectionResult, injection_scan
+from triage.kb.retrieval import ChunkHit, kb_search
+from triage.models import TriageDecision
+from triage.pii import CUSTOMER_FIRST_NAME_PLACEHOLDER, CUSTOMER_NAME_PLACEHOLDER, pii_redact
+from triage.prompts import Prompt, canary_token, prompt_load
+from triage.providers.base import TriageRequest
+from triage.schemas import triage_output_json_schema
+
+logger = logging.getLogger(__name__)
+
+KB_HITS_IN_PROMPT = 5
+
+
+@dataclass
+class PipelineContext:
+    ticket: Ticket
+    started: datetime  # the claim token
+    subject: str
+    body: str
+    thread_texts: list[str]
+    classifier_text: str
+    injection: InjectionResult
+    high_stakes_probability: float | None
+    local_label: str | None
+    prompt_version: str
+    input_hash: str
+    mapping: dict[str, str] = field(default_factory=dict)  # PII placeholder -> original
+    attempts: int = 0  # decision-log rows written for this ticket so far
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    context: PipelineContext
+    request: TriageRequest
+    prompt: Prompt
+    category_slugs: set[str]
+    team_slugs: set[str]
+
+
+def context_build(*, ticket_id: int, started: datetime) -> PreparedRun:
+    ticket = Ticket.objects.select_related("customer").get(pk=ticket_id)
+    messages = list(ticket.messages.order_by("created_at", "id"))
+    inbound = [m for m in messages if m.direction == Message.Direction.INBOUND and not m.is_automated]
+    body = "\n\n".join((m.body_for_model or m.body_text).strip() for m in inbound) or ticket.subject
+    subject = ticket.subject
+    classifier_text = ticket_text(subject=subject, body=body)
+
+    prediction = _local_prediction(classifier_text)
+    high_stakes_probability = None
+    if prediction is not None:
+        high_stakes = set(Category.objects.filter(high_stakes=True).values_list("slug", flat=True))
+        high_stakes_probability = round(
+            sum(p for slug, p in prediction.probabilities.items() if slug in high_stakes), 6
+        )
+
+    prompt = prompt_load()
+    categories = list(Category.objects.select_related("default_team").order_by("slug"))
+    teams = list(Team.objects.order_by("slug"))
+    kb_hits = _kb_hits(classifier_text)
+    (red_subject, red_body), redaction = pii_redact([subject, body], customer_name=ticket.customer.name)
+    system_prompt = prompt.render_system(
+        categories="\n".join(f"- {c.slug}: {c.name}" for c in categories),
+        teams="\n".join(f"- {t.slug}: {t.name}" for t in teams),
+        canary=canary_token(),
+        schema=json.dumps(triage_output_json_schema(), separators=(",", ":")),
+    )
+    user_prompt = prompt.render_user(
+        subject=red_subject,
+        body=red_body,
+        customer_name=_customer_label(redaction.mapping),
+        # Our own published help text: not personal data, sent as is.
+        kb_excerpts="\n\n".join(
+            f"[{hit.chunk_id}] {hit.article_title} / {hit.heading}\n{hit.text}" for hit in kb_hits
+        ),
+    )
+    context = PipelineContext(
+        ticket=ticket,
+        started=started,
+        subject=subject,
+        body=body,
+        thread_texts=[m.body_text for m in messages] + [m.body_for_model for m in messages],
+        classifier_text=classifier_text,
+        injection=injection_scan(f"{subject}\n{body}"),
+        high_stakes_probability=high_stakes_probability,
+        local_label=prediction.label if prediction else None,
+        prompt_version=prompt.version,
+        mapping=redaction.mapping,
+        input_hash=hashlib.sha256(f"{subject}\n{body}".encode()).hexdigest(),
+        # Attempt numbers continue across runs (an operator's --force re-run, a swept claim).
+        attempts=TriageDecision.objects.filter(ticket=ticket).count(),
+    )
+    request = TriageRequest(
+        ticket_id=ticket.pk,
+        prompt_version=prompt.version,
+        system_prompt=system_prompt,
+        user_prompt_redacted=user_prompt,
+        ticket_text=classifier_text,
+        customer_name=ticket.customer.name,
+        kb_hits=kb_hits,
+        local_prediction=prediction,
+        category_teams={c.slug: c.default_team.slug for c in categories},
+    )
+    return PreparedRun(
+        context=context,
+        request=request,
+        prompt=prompt,
+        category_slugs={c.slug for c in categories},
+        team_slugs={t.slug for t in teams},
+    )
+
+
+def _customer_label(mapping: dict[str, str]) -> str:
+    if CUSTOMER_NAME_PLACEHOLDER not in mapping:
+        return "(name unknown)"
+    if CUSTOMER_FIRST_NAME_PLACEHOLDER in mapping:
+        return f"{CUSTOMER_NAME_PLACEHOLDER} (first name {CUSTOMER_FIRST_NAME_PLACEHOLDER})"
+    return CUSTOMER_NAME_PLACEHOLDER
+
+
+def _local_prediction(text: str) -> Prediction | None:
+    classifier = active_classifier()
+    if classifier is None:
+        return None
+    try:
+        return classifier.predict(text)
+    except Exception:  # a broken model file: carry on without it (high-stakes unknown -> review)
+        logger.warning("local classifier failed", exc_info=True)
+        return None
+
+
+def _kb_hits(text: str) -> list[ChunkHit]:
+    try:
+        return kb_search(query=text, limit=KB_HITS_IN_PROMPT)
+    except Exception:  # retrieval is an aid; the ticket is still triaged without it
+        logger.warning("knowledge-base search failed", exc_info=True)
+        return []
