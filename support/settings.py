@@ -228,6 +228,8 @@ if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- E-mail: outbound -------------------------------------------------------------------------
+# Who "we" are in drafted replies ("Thank you for contacting <name>", "<name> Support").
+ORGANISATION_NAME = env_str("ORGANISATION_NAME", "Switchboard")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Switchboard Support <support@switchboard.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Addresses that are ours: mail from them is never answered (loop safety).

@@ -27,7 +27,11 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.smtp_sink import SmtpSink
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-REQUIRE_SERVICES = os.environ.get("CI", "").lower() == "true" or os.environ.get("REQUIRE_SERVICES") == "1"
+# REQUIRE_SERVICES=1 (or CI=true): every service must be up. REQUIRE_SERVICES=redis: Redis must be
+# up and the database is deliberately SQLite (CI's second run), so PostgreSQL-only tests skip.
+_REQUIRED = os.environ.get("REQUIRE_SERVICES", "")
+REQUIRE_SERVICES = _REQUIRED == "1" or (not _REQUIRED and os.environ.get("CI", "").lower() == "true")
+REQUIRED_SERVICES = {"postgres", "redis"} if REQUIRE_SERVICES else set(filter(None, _REQUIRED.split(",")))
 RUN_ID = uuid.uuid4().hex[:8]
 # A queue of our own, so a stray worker from another run never eats this run's tasks.
 TEST_QUEUE = f"sbtest-{RUN_ID}"
@@ -50,12 +54,12 @@ SERVICE_HINT = {
     "postgres": "PostgreSQL (set DATABASE_URL=postgresql://...)",
     "redis": "Redis (set REDIS_URL=redis://... and start redis-server)",
 }
-_skipped_for: dict[str, int] = {}
+_skipped_for: dict[tuple[str, ...], int] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    missing = [name for name, up in SERVICES.items() if not up]
-    if REQUIRE_SERVICES and missing:
+    missing = [name for name, up in SERVICES.items() if not up and name in REQUIRED_SERVICES]
+    if missing:
         raise pytest.UsageError(
             "CI requires real services, missing: " + ", ".join(SERVICE_HINT[name] for name in missing)
         )
@@ -65,10 +69,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "worker" in item.keywords:
             item.add_marker(pytest.mark.redis)
-        for service, up in SERVICES.items():
-            if service in item.keywords and not up:
-                _skipped_for[service] = _skipped_for.get(service, 0) + 1
-                item.add_marker(pytest.mark.skip(reason=f"needs {SERVICE_HINT[service]}"))
+        missing = tuple(service for service, up in SERVICES.items() if service in item.keywords and not up)
+        if missing:
+            # One count per test, under everything it lacks: a test needing both services is
+            # one skipped test, not two.
+            _skipped_for[missing] = _skipped_for.get(missing, 0) + 1
+            hint = " and ".join(SERVICE_HINT[service] for service in missing)
+            item.add_marker(pytest.mark.skip(reason=f"needs {hint}"))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -77,10 +84,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for service, count in _skipped_for.items():
+    for services, count in _skipped_for.items():
+        hint = " and ".join(SERVICE_HINT[service] for service in services)
         terminalreporter.write_line(
-            f"SKIPPED {count} tests that need {SERVICE_HINT[service]}: not available on this machine.",
-            yellow=True,
+            f"SKIPPED {count} tests that need {hint}: not available on this machine.", yellow=True
         )
 
 

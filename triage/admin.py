@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from triage import models
 
@@ -10,7 +11,7 @@ class TriageDecisionAdmin(admin.ModelAdmin):
     list_filter = ("provider", "needs_review", "is_final", "cache_hit")
     raw_id_fields = ("ticket",)
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: models.TriageDecision | None = None) -> bool:
         return False
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from triage.kb.retrieval import ChunkHit
 
-BANK_NAME = "Northwind Bank"
 MAX_QUOTE_CHARS = 700
 
 # What the customer asked about, as a phrase that completes "Thank you for contacting us about ...".
@@ -194,7 +195,7 @@ def local_draft(
     """A reply built from a macro and the best hit. ``hits`` are best first (kb_search order)."""
     first_name = _first_name(customer_name)
     lines = [f"Hello {first_name}," if first_name else "Hello,", ""]
-    lines.append(f"Thank you for contacting {BANK_NAME} about {topic_for(category_slug)}.")
+    lines.append(f"Thank you for contacting {settings.ORGANISATION_NAME} about {topic_for(category_slug)}.")
     facts = ticket_facts(ticket_text)
     if facts:
         lines.append(f"You mentioned {', '.join(facts)} in your message; we have noted it.")
@@ -217,6 +218,6 @@ def local_draft(
         "If anything is unclear, just reply to this message.",
         "",
         "Kind regards,",
-        f"{BANK_NAME} Support",
+        f"{settings.ORGANISATION_NAME} Support",
     ]
     return LocalDraft(text="\n".join(lines), citations=citations)

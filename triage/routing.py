@@ -57,7 +57,7 @@ def agent_candidates(*, team: Team, category: Category | None, language: str) ->
         speakers = [profile for profile in eligible if _language_matches(profile, language)]
         if speakers:
             eligible = speakers
-    eligible.sort(key=lambda profile: (profile.open_load, profile.pk))  # type: ignore[attr-defined]
+    eligible.sort(key=lambda profile: (profile.open_load, profile.pk))  # type: ignore[attr-defined]  # annotated
     return eligible
 
 

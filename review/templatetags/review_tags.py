@@ -103,10 +103,5 @@ def percent(value: float | None) -> str:
 
 
 @register.filter
-def count_for(counts: dict[str, dict[str, int]], key: str) -> dict[str, int]:
-    return counts.get(key, {})
-
-
-@register.filter
 def get(mapping: dict[str, int], key: str) -> int:
     return mapping.get(key, 0) if mapping else 0

@@ -113,7 +113,7 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     # The JSON key is "errors"; DRF's metaclass moves declared fields off the class, so the
     # Serializer.errors property is untouched at runtime.
-    errors = serializers.DictField(  # type: ignore[assignment]
+    errors = serializers.DictField(  # type: ignore[assignment]  # a response key shadowing Serializer.errors in the stubs
         required=False, help_text="Field name → list of problems (400 only).")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES
+from tests.conftest import REQUIRED_SERVICES
 from tests.review.factories import review_catalogue, review_ticket_make
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
@@ -45,7 +45,7 @@ def _allow_orm_under_playwright() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def browser(_allow_orm_under_playwright: None) -> Iterator[Any]:
     if not CHROMIUM.exists():
-        if REQUIRE_SERVICES:
+        if REQUIRED_SERVICES:
             pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

@@ -14,11 +14,11 @@ from review.autonomy import (
     automation_resume,
     brake_evaluate,
 )
-from triage.statistics import error_lower_bound, error_upper_bound
 from review.models import AuditSample
 from support.models import AutomationPolicy, Category, Customer, OutboundMessage, Team, Ticket
 from triage.models import Alert, AutomationEvent, TriageDecision
 from triage.policy import policy_evaluate
+from triage.statistics import error_lower_bound, error_upper_bound
 
 pytestmark = pytest.mark.django_db
 

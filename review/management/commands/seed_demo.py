@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
 
 from review.demo.seeding import demo_seed
 
@@ -6,10 +8,10 @@ from review.demo.seeding import demo_seed
 class Command(BaseCommand):
     help = "Create the demo tenant (a fictional bank on BANKING77). Running it twice changes nothing."
 
-    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tickets", type=int, default=None, help="How many demo tickets (default 300).")
 
-    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+    def handle(self, *args: object, **options: Any) -> None:
         summary = demo_seed(ticket_count=options["tickets"])
         for key, value in summary.items():
             self.stdout.write(f"{key}: {value}")
