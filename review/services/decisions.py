@@ -122,50 +122,62 @@ def _existing_reply_outcome(*, ticket_id: int, agent: User) -> ReviewOutcome | N
     )
 
 
-def review_approve(*, ticket_id: int, agent: User, body_text: str) -> ReviewOutcome:
-    """Approve & send: the (possibly edited) reply goes to the outbox in this transaction and is
-    delivered after commit. A repeated call for the same ticket returns the first outcome and
-    never creates a second ``OutboundMessage``."""
-    body_text = text_normalise(body_text)
-    if not body_text:
-        raise ReviewError("The reply is empty.")
+def _answer(
+    *, ticket_id: int, agent: User, verdict: str, reply: str, event_verb: str, **outcome_fields: Any
+) -> ReviewOutcome:
+    """The skeleton of a decision that ends the review (approve, reject): lock, send ``reply``
+    when there is one (outbox, same idempotency key for a double click), record the outcome, mark
+    the ticket replied, or closed unanswered when there is no reply, and write the event.
+
+    A repeated call (a double click, a second tab) returns the first outcome of the same verdict
+    and never creates a second ``OutboundMessage``."""
     try:
         with transaction.atomic():
             ticket = _lock_for_decision(ticket_id=ticket_id, agent=agent)
             decision = TriageDecision.objects.final_for(ticket_id=ticket.pk)
-            _send_reply(ticket=ticket, agent=agent, decision=decision, body_text=body_text)
+            if reply:
+                _send_reply(ticket=ticket, agent=agent, decision=decision, body_text=reply)
             outcome = _outcome(
                 ticket=ticket,
                 agent=agent,
                 decision=decision,
-                verdict=ReviewOutcome.Decision.APPROVED,
-                sent_text=body_text,
-                edit_distance=edit_distance_normalised(decision.reply_draft, body_text)
-                if decision and decision.reply_draft
+                verdict=verdict,
+                sent_text=reply,
+                edit_distance=edit_distance_normalised(decision.reply_draft, reply)
+                if reply and decision and decision.reply_draft
                 else None,
+                **outcome_fields,
             )
-            _mark_replied(ticket)
-            ticket_event_record(
-                ticket=ticket,
-                verb="review_approved",
-                actor=agent,
-                after={"edit_distance": outcome.edit_distance},
-            )
+            # ``first_responded_at`` is left to delivery: the first response is when the reply
+            # actually went out, and a failed delivery puts the ticket back in the queue.
+            ticket.status = Ticket.Status.REPLIED if reply else Ticket.Status.CLOSED
+            changed = ["status"]
+            if not reply:
+                ticket.resolved_at = timezone.now()
+                changed.append("resolved_at")
+            _clear_claim(ticket)
+            ticket.save(update_fields=[*changed, "claimed_by", "claimed_at", "claim_expires_at", "updated_at"])
+            after: dict[str, Any] = {"edit_distance": outcome.edit_distance, "replied": bool(reply)}
+            if outcome.reason_code:
+                after["reason_code"] = outcome.reason_code
+            ticket_event_record(ticket=ticket, verb=event_verb, actor=agent, after=after)
     except NotAwaitingReviewError:
         earlier = _existing_reply_outcome(ticket_id=ticket_id, agent=agent)
-        if earlier is not None:
+        if earlier is not None and earlier.verdict == verdict:
             return earlier
         raise
     return outcome
 
 
-def _mark_replied(ticket: Ticket) -> None:
-    """The human's part is done. ``first_responded_at`` is left to delivery: the first response
-    is when the reply actually went out, and a failed delivery puts the ticket back in the queue."""
-    ticket.status = Ticket.Status.REPLIED
-    _clear_claim(ticket)
-    ticket.save(
-        update_fields=["status", "claimed_by", "claimed_at", "claim_expires_at", "updated_at"]
+def review_approve(*, ticket_id: int, agent: User, body_text: str) -> ReviewOutcome:
+    """Approve & send: the (possibly edited) reply goes to the outbox in this transaction and is
+    delivered after commit."""
+    body_text = text_normalise(body_text)
+    if not body_text:
+        raise ReviewError("The reply is empty.")
+    return _answer(
+        ticket_id=ticket_id, agent=agent, verdict=ReviewOutcome.Decision.APPROVED, reply=body_text,
+        event_verb="review_approved",
     )
 
 
@@ -180,53 +192,10 @@ def review_reject(
     """
     if reason_code not in ReviewOutcome.Reason.values:
         raise ReviewError("Choose a reason for rejecting the draft.")
-    own_reply = text_normalise(own_reply)
-    try:
-        with transaction.atomic():
-            ticket = _lock_for_decision(ticket_id=ticket_id, agent=agent)
-            decision = TriageDecision.objects.final_for(ticket_id=ticket.pk)
-            if own_reply:
-                _send_reply(ticket=ticket, agent=agent, decision=decision, body_text=own_reply)
-            outcome = _outcome(
-                ticket=ticket,
-                agent=agent,
-                decision=decision,
-                verdict=ReviewOutcome.Decision.REJECTED,
-                reason_code=reason_code,
-                note=note.strip(),
-                sent_text=own_reply,
-                edit_distance=edit_distance_normalised(decision.reply_draft, own_reply)
-                if own_reply and decision and decision.reply_draft
-                else None,
-            )
-            if own_reply:
-                _mark_replied(ticket)
-            else:
-                ticket.status = Ticket.Status.CLOSED
-                ticket.resolved_at = timezone.now()
-                _clear_claim(ticket)
-                ticket.save(
-                    update_fields=[
-                        "status",
-                        "resolved_at",
-                        "claimed_by",
-                        "claimed_at",
-                        "claim_expires_at",
-                        "updated_at",
-                    ]
-                )
-            ticket_event_record(
-                ticket=ticket,
-                verb="review_rejected",
-                actor=agent,
-                after={"reason_code": reason_code, "replied": bool(own_reply)},
-            )
-    except NotAwaitingReviewError:
-        earlier = _existing_reply_outcome(ticket_id=ticket_id, agent=agent)
-        if earlier is not None and earlier.verdict == ReviewOutcome.Decision.REJECTED:
-            return earlier
-        raise
-    return outcome
+    return _answer(
+        ticket_id=ticket_id, agent=agent, verdict=ReviewOutcome.Decision.REJECTED, reply=text_normalise(own_reply),
+        event_verb="review_rejected", reason_code=reason_code, note=note.strip(),
+    )
 
 
 def review_override(

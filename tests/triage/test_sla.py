@@ -145,6 +145,21 @@ def test_a_ticket_that_is_not_yet_at_risk_is_left_alone(sla_policies: None, card
     assert ticket.sla_escalated
 
 
+def test_a_ticket_escalated_to_a_manager_is_still_escalated_by_the_sla_job(sla_policies: None, cards: Team) -> None:
+    # Given an agent handed the ticket to a manager before its SLA was at risk
+    # (one flag used to mean both, and the SLA job skipped such tickets)
+    with time_machine.travel(T0, tick=False):
+        ticket = _ticket(team=cards)
+    Ticket.objects.filter(pk=ticket.pk).update(escalated_to_manager=True, escalated_to_manager_at=T0)
+
+    # When the SLA comes at risk, the job raises its priority and mails the team all the same
+    assert sla_escalate_due(now=T0 + timedelta(hours=6, minutes=24)) == 1
+    ticket.refresh_from_db()
+    assert ticket.sla_escalated and ticket.priority == Priority.HIGH
+    assert ticket.escalated_to_manager and ticket.escalated_to_manager_at == T0
+    assert ticket.events.filter(verb="sla_escalated").count() == 1
+
+
 def test_answered_tickets_are_not_escalated(sla_policies: None, cards: Team) -> None:
     with time_machine.travel(T0, tick=False):
         ticket = _ticket(team=cards)
