@@ -39,15 +39,11 @@ django.setup()
 import numpy as np  # noqa: E402
 
 from review.demo.tenant import dataset_dir  # noqa: E402
-from triage.classifier import (  # noqa: E402
-    TRAIN_THREADS,
-    _folds,
-    _normalise_text,
-    _training_threads,
-    build_pipeline,
-    read_csv_rows,
-    threshold_select,
-)
+from triage.classifier import build_pipeline, read_csv_rows  # noqa: E402
+from triage.classifier.model import normalise_text as _normalise_text  # noqa: E402
+from triage.classifier.recipe import TRAIN_THREADS  # noqa: E402
+from triage.classifier.training import _folds, _training_threads  # noqa: E402
+from triage.statistics import NO_THRESHOLD, threshold_select  # noqa: E402
 
 EMB_WEIGHT = 1.0  # each of the three feature blocks has unit L2 norm per row
 APPROACHES = ("tfidf", "emb-lr", "avg", "concat")
@@ -198,11 +194,10 @@ def main() -> None:
         timings = fit_predict.timings  # type: ignore[attr-defined]
         for name in APPROACHES:
             oof_correct = classes[oof[name].argmax(axis=1)] == y[train]
-            threshold, _, _, _ = threshold_select(
-                confidences=oof[name].max(axis=1),
-                correct=oof_correct,
-                target_error=args.target_error,
+            selection = threshold_select(
+                confidences=oof[name].max(axis=1), wrong=~oof_correct, target_error=args.target_error
             )
+            threshold = selection.threshold if selection.threshold is not None else NO_THRESHOLD
             probabilities = final[name]
             correct = classes[probabilities.argmax(axis=1)] == y[test]
             automated = probabilities.max(axis=1) >= threshold

@@ -29,15 +29,11 @@ import numpy as np  # noqa: E402
 from sklearn.model_selection import StratifiedKFold  # noqa: E402
 
 from review.demo import tenant as demo  # noqa: E402
-from triage.classifier import (  # noqa: E402
-    _average_with_embeddings,
-    _embed,
-    build_embedding_head,
-    build_pipeline,
-    clopper_pearson_upper,
-    read_csv_rows,
-    threshold_select,
-)
+from triage.classifier import build_pipeline, read_csv_rows  # noqa: E402
+from triage.classifier.model import average_with_embeddings as _average_with_embeddings  # noqa: E402
+from triage.classifier.model import embed_texts as _embed  # noqa: E402
+from triage.classifier.recipe import build_embedding_head  # noqa: E402
+from triage.statistics import NO_THRESHOLD, error_upper_bound, threshold_select  # noqa: E402
 
 LIMITS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 
@@ -70,7 +66,8 @@ def main() -> None:
     true_hs = np.isin(y, sorted(high_stakes))
     confidence = oof.max(axis=1)
     correct = classes[oof.argmax(axis=1)] == y
-    threshold, *_ = threshold_select(confidences=confidence, correct=correct, target_error=0.02)
+    selection = threshold_select(confidences=confidence, wrong=~correct, target_error=0.02)
+    threshold = selection.threshold if selection.threshold is not None else NO_THRESHOLD
     print(f"rows {len(y)}, true high-stakes {int(true_hs.sum())}, accuracy {correct.mean():.4f}, "
           f"confidence threshold {threshold:.2f}")
     print("| limit | leak (true high-stakes passing) | 95% upper bound | automatable (not high-stakes) |")
@@ -78,7 +75,7 @@ def main() -> None:
     for limit in LIMITS:
         passing = p_hs <= limit
         leaks = int((passing & true_hs).sum())
-        upper = clopper_pearson_upper(errors=leaks, total=int(true_hs.sum()))
+        upper = error_upper_bound(errors=leaks, total=int(true_hs.sum()))
         automatable = float((passing & ~true_hs & (confidence >= threshold)).sum() / (~true_hs).sum())
         print(f"| {limit} | {leaks} / {int(true_hs.sum())} | {upper:.4f} | {automatable:.3f} |")
 

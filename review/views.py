@@ -22,6 +22,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from review import selectors, services
 from review.analytics import dashboard as dashboards
+from review.analytics.drift import PSI_DRIFT
+from review.analytics.windows import WINDOW_DAYS, window_days_parse
 from review.forms import (
     ApproveForm,
     AuditGradeForm,
@@ -349,7 +351,7 @@ def automation(request: HttpRequest) -> HttpResponse:
 @permission_required("support.view_dashboard", raise_exception=True)
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The manager quality dashboard; an htmx request (window changed) gets only the panels."""
-    days = dashboards.window_days_parse(request.GET.get("days"))
+    days = window_days_parse(request.GET.get("days"))
     template = "review/dashboard.html#panels" if _is_htmx(request) else "review/dashboard.html"
     return render(
         request,
@@ -357,8 +359,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "dashboard": dashboards.dashboard_build(days=days),
             "days": days,
-            "window_days": dashboards.WINDOW_DAYS,
-            "psi_drift": dashboards.PSI_DRIFT,
+            "window_days": WINDOW_DAYS,
+            "psi_drift": PSI_DRIFT,
         },
     )
 

@@ -9,90 +9,40 @@ number of categories, providers, weeks or days in the window (tests/review/test_
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from statistics import median
 
-from django.db.models import Avg, Count, Exists, F, OuterRef, Q, Sum
-from django.db.models.functions import TruncWeek
-from django.utils import timezone
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
+from review.analytics.drift import DriftPanel, drift_panel
+from review.analytics.windows import (
+    SAMPLE_LIMIT,
+    WINDOW_DAYS_DEFAULT,
+    Window,
+    percentile,
+    share,
+    window_for,
+)
 from review.models import AuditSample, ReviewOutcome
 from support.models import Category, OutboundMessage, Ticket
 from support.reasons import reason_label
 from triage.models import Alert, TriageDecision
 
-WINDOW_DAYS = (7, 30, 90)
-WINDOW_DAYS_DEFAULT = 30
-# The drift panel compares the window's last RECENT_DAYS with the part of the window before them.
-RECENT_DAYS = 7
-# Population stability index above which the category mix is said to have drifted (the usual
-# rule of thumb: < 0.1 stable, 0.1–0.2 moderate shift, > 0.2 significant shift).
-PSI_DRIFT = 0.2
-# A category absent from one side would make PSI infinite; give it this share instead.
-PSI_FLOOR = 0.0001
-# Percentiles and medians are computed in Python over at most this many of the newest rows.
-SAMPLE_LIMIT = 20_000
 TOP_REASONS = 8
-TOP_MOVERS = 5
+
+
 OPEN_ALERTS_LIMIT = 50
+
+
 # Verdicts that judge the AI's output; snoozes and escalations are no verdict.
 DECISIVE_VERDICTS = (
     ReviewOutcome.Decision.APPROVED,
     ReviewOutcome.Decision.REJECTED,
     ReviewOutcome.Decision.OVERRIDDEN,
 )
-
-
-def window_days_parse(raw: str | None) -> int:
-    """``?days=`` → one of ``WINDOW_DAYS``; anything else → the default (never an error page)."""
-    try:
-        days = int(raw or "")
-    except ValueError:
-        return WINDOW_DAYS_DEFAULT
-    return days if days in WINDOW_DAYS else WINDOW_DAYS_DEFAULT
-
-
-def share(part: int, whole: int) -> float | None:
-    return part / whole if whole else None
-
-
-def percentile(values: Sequence[float], fraction: float) -> float | None:
-    """Linear-interpolated percentile (the same as numpy's default) of unsorted ``values``."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * fraction
-    low = math.floor(position)
-    high = math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-@dataclass(frozen=True)
-class Window:
-    days: int
-    start: datetime
-    end: datetime
-
-    @property
-    def recent_start(self) -> datetime:
-        return self.end - timedelta(days=RECENT_DAYS)
-
-    @property
-    def has_baseline(self) -> bool:
-        return self.days > RECENT_DAYS
-
-
-def window_for(*, days: int, now: datetime | None = None) -> Window:
-    end = now or timezone.now()
-    return Window(days=days, start=end - timedelta(days=days), end=end)
-
-
-# --- 1. volume and automation --------------------------------------------------------------------
 
 
 @dataclass
@@ -160,9 +110,6 @@ def volume_panel(*, window: Window) -> VolumePanel:
             for code, count in tally.most_common(TOP_REASONS)
         ],
     )
-
-
-# --- 2. quality ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -282,9 +229,6 @@ def quality_panel(*, window: Window) -> QualityPanel:
     )
 
 
-# --- 3. cost and speed ---------------------------------------------------------------------------
-
-
 @dataclass
 class CostRow:
     provider: str
@@ -375,114 +319,9 @@ def cost_panel(*, window: Window) -> CostPanel:
     return CostPanel(total=total, rows=rows, latency_sampled=len(latencies))
 
 
-# --- 4. drift ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Mover:
-    category_slug: str
-    baseline_share: float
-    recent_share: float
-    contribution: float
-
-    @property
-    def change(self) -> float:
-        return self.recent_share - self.baseline_share
-
-
-@dataclass
-class WeekConfidence:
-    week: datetime
-    decisions: int
-    mean_confidence: float | None
-
-
-@dataclass
-class DriftPanel:
-    has_baseline: bool
-    baseline_count: int
-    recent_count: int
-    psi: float | None
-    movers: list[Mover]
-    weeks: list[WeekConfidence] = field(default_factory=list)
-
-    @property
-    def drifted(self) -> bool:
-        return self.psi is not None and self.psi > PSI_DRIFT
-
-
-def population_stability_index(baseline: dict[str, int], recent: dict[str, int]) -> tuple[float | None, list[Mover]]:
-    """PSI = Σ (recent − baseline) · ln(recent / baseline) over category shares, each share
-    floored at ``PSI_FLOOR`` so a category new in one period counts heavily but finitely.
-    Returns ``(None, [])`` when either side has no decisions."""
-    baseline_total = sum(baseline.values())
-    recent_total = sum(recent.values())
-    if not baseline_total or not recent_total:
-        return None, []
-    movers = []
-    for slug in sorted(set(baseline) | set(recent)):
-        expected = max(baseline.get(slug, 0) / baseline_total, PSI_FLOOR)
-        actual = max(recent.get(slug, 0) / recent_total, PSI_FLOOR)
-        movers.append(
-            Mover(
-                category_slug=slug,
-                baseline_share=baseline.get(slug, 0) / baseline_total,
-                recent_share=recent.get(slug, 0) / recent_total,
-                contribution=(actual - expected) * math.log(actual / expected),
-            )
-        )
-    psi = sum(mover.contribution for mover in movers)
-    movers.sort(key=lambda mover: (-mover.contribution, mover.category_slug))
-    return psi, movers
-
-
-def drift_panel(*, window: Window) -> DriftPanel:
-    """The AI's category mix (final decisions) in the window's last ``RECENT_DAYS`` days against
-    the part of the window before them, and the mean confidence per week."""
-    finals = TriageDecision.objects.final().filter(created_at__gte=window.start, created_at__lt=window.end).exclude(category_slug="")
-    recent_q = Q(created_at__gte=window.recent_start)
-    by_category = (
-        finals.values("category_slug")
-        .annotate(
-            recent=Count("pk", filter=recent_q),
-            baseline=Count("pk", filter=~recent_q),
-        )
-        .order_by()
-    )
-    baseline: dict[str, int] = {}
-    recent: dict[str, int] = {}
-    for row in by_category:
-        if row["baseline"]:
-            baseline[row["category_slug"]] = row["baseline"]
-        if row["recent"]:
-            recent[row["category_slug"]] = row["recent"]
-    psi, movers = population_stability_index(baseline, recent) if window.has_baseline else (None, [])
-    weeks = [
-        WeekConfidence(week=row["week"], decisions=row["decisions"], mean_confidence=row["mean_confidence"])
-        for row in finals.annotate(week=TruncWeek("created_at"))
-        .values("week")
-        .annotate(decisions=Count("pk"), mean_confidence=Avg("confidence"))
-        .order_by("week")
-    ]
-    return DriftPanel(
-        has_baseline=window.has_baseline,
-        baseline_count=sum(baseline.values()),
-        recent_count=sum(recent.values()),
-        psi=psi,
-        movers=[mover for mover in movers if mover.contribution > 0][:TOP_MOVERS],
-        weeks=weeks,
-    )
-
-
-# --- 5. open alerts ------------------------------------------------------------------------------
-
-
 def open_alerts(*, limit: int = OPEN_ALERTS_LIMIT) -> list[Alert]:
     """Alerts nobody acknowledged yet, newest first (whatever the window: open is open)."""
     return list(Alert.objects.filter(acknowledged_by__isnull=True).order_by("-created_at", "-pk")[:limit])
-
-
-# --- the page ------------------------------------------------------------------------------------
 
 
 @dataclass

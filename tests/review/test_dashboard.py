@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from review.analytics import dashboard
+from review.analytics.drift import population_stability_index
 from review.models import AuditSample, ReviewOutcome
 from support.models import Category, Customer, OutboundMessage, Team, Ticket
 from triage.models import Alert, TriageDecision
@@ -352,12 +353,12 @@ def test_mean_confidence_is_shown_per_week(manager_client: Any) -> None:
 
 
 def test_population_stability_index_of_known_shares() -> None:
-    psi, movers = dashboard.population_stability_index({"a": 50, "b": 50}, {"a": 90, "b": 10})
+    psi, movers = population_stability_index({"a": 50, "b": 50}, {"a": 90, "b": 10})
 
     # (0.9 − 0.5)·ln(0.9/0.5) + (0.1 − 0.5)·ln(0.1/0.5)
     assert psi == pytest.approx(0.4 * 0.5877866649 + 0.4 * 1.6094379124)
     assert [mover.category_slug for mover in movers] == ["b", "a"]
-    assert dashboard.population_stability_index({}, {"a": 1}) == (None, [])
+    assert population_stability_index({}, {"a": 1}) == (None, [])
 
 
 # --- 5. alerts -----------------------------------------------------------------------------------
