@@ -19,9 +19,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from review.models import AuditSample, ReviewOutcome
-from support.models import Category, OutboundMessage, Ticket
+from support.models import Alert, Category, OutboundMessage, Ticket
 from support.services import ticket_event_record
-from triage.models import Alert, AutomationEvent, TriageDecision
+from triage.models import AutomationEvent, TriageDecision
 from triage.statistics import error_lower_bound, error_upper_bound
 
 logger = logging.getLogger(__name__)

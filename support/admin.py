@@ -109,3 +109,9 @@ admin.site.register(models.AgentProfile)
 admin.site.register(models.SlaPolicy)
 admin.site.register(models.SlaBreach)
 admin.site.site_header = "Switchboard administration"
+
+
+@admin.register(models.Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ("kind", "message", "created_at", "acknowledged_by")
+    list_filter = ("kind",)

@@ -15,12 +15,6 @@ class TriageDecisionAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(models.Alert)
-class AlertAdmin(admin.ModelAdmin):
-    list_display = ("kind", "message", "created_at", "acknowledged_by")
-    list_filter = ("kind",)
-
-
 @admin.register(models.AutomationEvent)
 class AutomationEventAdmin(admin.ModelAdmin):
     list_display = ("category", "verb", "actor", "reason", "created_at")

@@ -23,7 +23,8 @@ from django.core.cache import cache
 from django.db.models import Sum
 from django.utils import timezone
 
-from triage.models import Alert, TriageDecision
+from support.models import Alert
+from triage.models import TriageDecision
 
 logger = logging.getLogger(__name__)
 _MILLION = Decimal(1_000_000)

@@ -83,29 +83,6 @@ class TriageDecision(models.Model):
         return f"{self.provider}:{self.category_slug or '-'} for ticket {self.ticket_id}"
 
 
-class Alert(models.Model):
-    """Something a manager must know: budget exceeded, provider down, automation braked."""
-
-    class Kind(models.TextChoices):
-        BUDGET_EXCEEDED = "budget_exceeded", "Daily LLM budget exceeded"
-        PROVIDER_DOWN = "provider_down", "Provider circuit open"
-        AUTOMATION_BRAKED = "automation_braked", "Automation braked"
-        SLA_BREACH = "sla_breach", "SLA breached"
-
-    kind = models.CharField(max_length=32, choices=Kind.choices)
-    message = models.TextField()
-    details = models.JSONField(default=dict, blank=True)
-    dedupe_key = models.CharField(max_length=200, unique=True, help_text="One alert per day and cause.")
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.message[:80]}"
-
-
 class AutomationEvent(models.Model):
     """Audit trail of automation controls: thresholds calibrated, brake engaged, brake released."""
 

@@ -22,9 +22,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from support.delivery import team_notify
-from support.models import OPEN_STATUSES, PRIORITY_ORDER, SlaBreach, SlaPolicy, Team, Ticket
+from support.models import OPEN_STATUSES, PRIORITY_ORDER, Alert, SlaBreach, SlaPolicy, Team, Ticket
 from support.services import ticket_event_record
-from triage.models import Alert
 
 logger = logging.getLogger(__name__)
 

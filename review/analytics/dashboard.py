@@ -27,9 +27,9 @@ from review.analytics.windows import (
     window_for,
 )
 from review.models import AuditSample, ReviewOutcome
-from support.models import Category, OutboundMessage, Ticket
+from support.models import Alert, Category, OutboundMessage, Ticket
 from support.reasons import reason_label
-from triage.models import Alert, TriageDecision
+from triage.models import TriageDecision
 
 TOP_REASONS = 8
 

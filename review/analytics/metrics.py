@@ -22,9 +22,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from support.models import Category, OutboundMessage, SlaBreach, Ticket
+from support.models import Alert, Category, OutboundMessage, SlaBreach, Ticket
 from triage import classifier
-from triage.models import Alert, TriageDecision
+from triage.models import TriageDecision
 from triage.providers.breaker import breaker_is_open
 
 PREFIX = "switchboard"

@@ -15,8 +15,8 @@ from review.autonomy import (
     brake_evaluate,
 )
 from review.models import AuditSample
-from support.models import AutomationPolicy, Category, Customer, OutboundMessage, Team, Ticket
-from triage.models import Alert, AutomationEvent, TriageDecision
+from support.models import Alert, AutomationPolicy, Category, Customer, OutboundMessage, Team, Ticket
+from triage.models import AutomationEvent, TriageDecision
 from triage.policy import policy_evaluate
 from triage.statistics import error_lower_bound, error_upper_bound
 

@@ -21,8 +21,8 @@ from django.utils import timezone
 from review.analytics import dashboard
 from review.analytics.drift import population_stability_index
 from review.models import AuditSample, ReviewOutcome
-from support.models import Category, Customer, OutboundMessage, Team, Ticket
-from triage.models import Alert, TriageDecision
+from support.models import Alert, Category, Customer, OutboundMessage, Team, Ticket
+from triage.models import TriageDecision
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from support.models import Category, Customer, OutboundMessage, SlaBreach, Team, Ticket
-from triage.models import Alert, TriageDecision
+from support.models import Alert, Category, Customer, OutboundMessage, SlaBreach, Team, Ticket
+from triage.models import TriageDecision
 
 pytestmark = pytest.mark.django_db
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from tenacity import RetryCallState
 
-from support.models import Ticket
+from support.models import Alert, Ticket
 from support.services import ticket_create
 from tests.fakes.openai_server import Reply
 from tests.triage.llm_answers import answer
-from triage.models import Alert, TriageDecision
+from triage.models import TriageDecision
 from triage.pipeline import triage_run_execute
 from triage.providers import chain_healthy
 from triage.providers.base import ProviderError

@@ -12,8 +12,7 @@ from celery.beat import ScheduleEntry, Scheduler
 from django.conf import settings as django_settings
 
 from support.celery import app as celery_app
-from support.models import Customer, OutboundMessage, Priority, SlaBreach, SlaPolicy, Team, Ticket
-from triage.models import Alert
+from support.models import Alert, Customer, OutboundMessage, Priority, SlaBreach, SlaPolicy, Team, Ticket
 from triage.sla import BusinessHours, sla_apply, sla_escalate_due
 
 pytestmark = pytest.mark.django_db

@@ -67,7 +67,7 @@ def breaker_reset(provider: str) -> None:
 
 
 def _alert_provider_down(provider: str, failures: int) -> None:
-    from triage.models import Alert
+    from support.models import Alert
 
     hour = timezone.now().strftime("%Y-%m-%dT%H")
     try:

@@ -1,0 +1,18 @@
+"""``Alert`` now lives in ``support`` (see ``support.0003``): remove it from triage's state only.
+The table ``triage_alert`` and its rows stay where they are."""
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("triage", "0001_initial"),
+        ("support", "0003_h6_delivery_warm_alert_from_triage"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[migrations.DeleteModel(name="Alert")],
+            database_operations=[],
+        ),
+    ]
