@@ -340,6 +340,8 @@ class OutboundMessage(models.Model):
     references = models.TextField(blank=True)
     auto_submitted = models.BooleanField(default=False, help_text="Sent without a human.")
     attempts = models.PositiveIntegerField(default=0)
+    # Times the sweeper re-armed this row after a later delivery on its channel succeeded.
+    auto_retries = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

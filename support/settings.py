@@ -283,12 +283,19 @@ WEBHOOK_RATE_LIMIT_PER_MINUTE = env_int("WEBHOOK_RATE_LIMIT_PER_MINUTE", 600, mi
 # Outbound callbacks refuse private, loopback and link-local targets unless listed here (SSRF).
 CALLBACK_ALLOWED_HOSTS = env_list("CALLBACK_ALLOWED_HOSTS")
 CALLBACK_SIGNING_SECRET = env_str("CALLBACK_SIGNING_SECRET", "whsec_" + "c3dpdGNoYm9hcmQtZGV2LWNhbGxiYWNr")
-DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 5, minimum=1)
-# Outbox delivery (support/delivery.py, docs/delivery.md): backoff factor and cap in seconds for
-# the retrying task, the callback HTTP timeout, and how long a row may sit in "sending" before the
-# sweeper decides its worker died (must exceed the Celery hard time limit).
+# Outbox delivery (support/delivery/, docs/delivery.md). A reply that can't be delivered is retried
+# for DELIVERY_RETRY_HORIZON_SECONDS (an SMTP or receiver outage of a few hours loses nothing): the
+# first retry after DELIVERY_RETRY_BACKOFF_SECONDS, each gap twice the previous one, capped at
+# DELIVERY_RETRY_BACKOFF_MAX_SECONDS. DELIVERY_MAX_ATTEMPTS = 0 takes as many attempts as that
+# schedule needs (17 with the defaults); a number caps the attempts instead (the old behaviour).
+# A failed row is re-armed automatically (at most DELIVERY_AUTO_RETRY_LIMIT times, 0 = never)
+# once a later delivery on its channel succeeded. Also: the callback HTTP timeout, and how long a
+# row may sit in "sending" before the sweeper decides its worker died (> the Celery hard limit).
+DELIVERY_RETRY_HORIZON_SECONDS = env_int("DELIVERY_RETRY_HORIZON_SECONDS", 6 * 3600, minimum=1)
 DELIVERY_RETRY_BACKOFF_SECONDS = env_int("DELIVERY_RETRY_BACKOFF_SECONDS", 60, minimum=1)
-DELIVERY_RETRY_BACKOFF_MAX_SECONDS = env_int("DELIVERY_RETRY_BACKOFF_MAX_SECONDS", 900, minimum=1)
+DELIVERY_RETRY_BACKOFF_MAX_SECONDS = env_int("DELIVERY_RETRY_BACKOFF_MAX_SECONDS", 1800, minimum=1)
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 0, minimum=0)
+DELIVERY_AUTO_RETRY_LIMIT = env_int("DELIVERY_AUTO_RETRY_LIMIT", 3, minimum=0)
 DELIVERY_SENDING_TIMEOUT_SECONDS = env_int(
     "DELIVERY_SENDING_TIMEOUT_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=CELERY_TASK_TIME_LIMIT + 1
 )

@@ -1,7 +1,6 @@
 """Celery adapters for the ticket domain: take ids, call a service."""
 
-from celery import shared_task
-from django.conf import settings
+from celery import Task, shared_task
 
 from support import delivery, services
 from support.delivery import DeliveryRetry
@@ -13,24 +12,29 @@ def dispatch_pending_task() -> int:
     return services.dispatch_pending()
 
 
-# Retries are declared here; the attempt count that decides "failed" lives on the OutboundMessage
-# row (support.delivery.outbound_deliver), so sweeper re-sends count too and max_retries is only
-# a backstop. acks_late: a worker lost mid-task leaves the message for redelivery; the row's
+# The attempt count and the schedule live on the OutboundMessage row (support/delivery/: worker,
+# schedule), so sweeper re-sends count too. A failed attempt raises DeliveryRetry with a countdown
+# when the next gap is short (a few minutes): the task retries itself then. Longer gaps (the
+# schedule spans hours) wait in the database for the sweeper, never as an ETA in Redis, which
+# would redeliver them after its visibility timeout. max_retries=None: the row decides the end.
+# acks_late: a worker lost mid-task leaves the message for redelivery; the row's
 # pending -> sending claim makes that redelivery harmless.
 # ignore_result: the outcome lives on the row; without it, .delay() also waits on the result
 # store, which makes an approval hang for ~20 s when Redis is down instead of failing fast.
 @shared_task(
+    bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
-    autoretry_for=(DeliveryRetry,),
-    retry_backoff=settings.DELIVERY_RETRY_BACKOFF_SECONDS,
-    retry_backoff_max=settings.DELIVERY_RETRY_BACKOFF_MAX_SECONDS,
-    retry_jitter=True,
-    max_retries=settings.DELIVERY_MAX_ATTEMPTS,
+    max_retries=None,
 )
-def deliver_outbound_task(outbound_id: int) -> str:
-    return delivery.outbound_deliver(outbound_id=outbound_id)
+def deliver_outbound_task(self: Task, outbound_id: int) -> str:
+    try:
+        return delivery.outbound_deliver(outbound_id=outbound_id)
+    except DeliveryRetry as exc:
+        if exc.countdown is None:
+            return "retry_scheduled"  # the sweeper sends it at next_attempt_at
+        raise self.retry(exc=exc, countdown=exc.countdown) from exc
 
 
 @shared_task(ignore_result=True)

@@ -12,9 +12,11 @@ from email.utils import make_msgid
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from support.celery import task_enqueue
+from support.delivery.alerts import delivery_alert_raise
 from support.delivery.headers import message_id_domain, reply_subject, reply_threading, support_address
 from support.models import Message, OutboundMessage, Team, Ticket
 from support.services import ticket_event_record
@@ -165,21 +167,30 @@ def team_notify(
             after={"outbound_id": outbound.pk, "team": team.slug},
             note=outbound.last_error,
         )
+        delivery_alert_raise(outbound=outbound, error=outbound.last_error)
         return outbound
     outbound_dispatch_after_commit(outbound_id=outbound.pk)
     return outbound
 
 
-def outbound_retry(*, outbound: OutboundMessage, actor: User | None) -> bool:
+def outbound_retry(*, outbound: OutboundMessage, actor: User | None, automatic: bool = False) -> bool:
     """Re-arm a ``failed`` or ``bounced`` row for a fresh set of attempts (a "Retry delivery"
-    button). Same row, same idempotency key and Message-ID. Returns False if it wasn't failed."""
-    updated = OutboundMessage.objects.filter(
-        pk=outbound.pk, status__in=[OutboundMessage.Status.FAILED, OutboundMessage.Status.BOUNCED]
-    ).update(
+    button). Same row, same idempotency key and Message-ID. Returns False if it wasn't failed.
+
+    ``automatic`` (the sweeper, once the channel works again): only a ``failed`` row still exactly
+    as the caller read it (``updated_at``), so two sweepers re-arm it once; counted in
+    ``auto_retries``, which ``DELIVERY_AUTO_RETRY_LIMIT`` bounds."""
+    rows = OutboundMessage.objects.filter(pk=outbound.pk)
+    if automatic:
+        rows = rows.filter(status=OutboundMessage.Status.FAILED, updated_at=outbound.updated_at)
+    else:
+        rows = rows.filter(status__in=[OutboundMessage.Status.FAILED, OutboundMessage.Status.BOUNCED])
+    updated = rows.update(
         status=OutboundMessage.Status.PENDING,
         attempts=0,
         next_attempt_at=None,
         updated_at=timezone.now(),
+        auto_retries=F("auto_retries") + (1 if automatic else 0),
     )
     if updated != 1:
         return False
@@ -187,7 +198,8 @@ def outbound_retry(*, outbound: OutboundMessage, actor: User | None) -> bool:
         ticket=outbound.ticket,
         verb="delivery_retried",
         actor=actor,
-        after={"outbound_id": outbound.pk},
+        after={"outbound_id": outbound.pk, **({"automatic": True} if automatic else {})},
+        note="the channel delivered a later message, so this one is tried again" if automatic else "",
     )
     outbound_dispatch_after_commit(outbound_id=outbound.pk)
     return True

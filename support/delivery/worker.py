@@ -6,34 +6,27 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from celery.utils.time import get_exponential_backoff_interval
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from support.delivery.alerts import delivery_alert_raise
 from support.delivery.callback import callback_post
 from support.delivery.email import email_send
 from support.delivery.errors import DeliveryRetry, PermanentFailure
+from support.delivery.outbox import DISPATCH_GRACE
+from support.delivery.schedule import (
+    TASK_HELD_MAX_SECONDS,
+    delivery_max_attempts,
+    jittered,
+    retry_delay_seconds,
+)
 from support.models import OutboundMessage, Ticket
 from support.reasons import REASON_DELIVERY_FAILED
 from support.services import ticket_event_record
 
 logger = logging.getLogger(__name__)
 
-
-
-def retry_delay_seconds(*, attempts: int) -> int:
-    """Upper bound of the task's backoff after ``attempts`` failed attempts (Celery picks a
-    jittered countdown below it). Used for ``next_attempt_at``, the sweeper's safety net."""
-    return int(
-        get_exponential_backoff_interval(
-            factor=settings.DELIVERY_RETRY_BACKOFF_SECONDS,
-            retries=max(attempts - 1, 0),
-            maximum=settings.DELIVERY_RETRY_BACKOFF_MAX_SECONDS,
-            full_jitter=False,
-        )
-    )
 
 
 def outbound_deliver(*, outbound_id: int) -> str:
@@ -67,16 +60,20 @@ def outbound_deliver(*, outbound_id: int) -> str:
     except Exception as exc:  # any transport error is worth another attempt
         error = f"attempt {outbound.attempts}: {type(exc).__name__}: {exc}"[:2000]
         logger.warning("delivery of outbound %s failed: %s", outbound_id, error)
-        if outbound.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+        if outbound.attempts >= delivery_max_attempts():
             outbound_finish_failed(outbound, error=error, status=OutboundMessage.Status.FAILED)
             return OutboundMessage.Status.FAILED
+        delay = jittered(retry_delay_seconds(attempts=outbound.attempts))
+        # A short retry is held by the task (countdown); next_attempt_at is then only the
+        # sweeper's safety net, a grace later. A long one waits for the sweeper, due at its time.
+        held_by_task = delay <= TASK_HELD_MAX_SECONDS
+        due_in = timedelta(seconds=delay) + (DISPATCH_GRACE if held_by_task else timedelta(0))
         OutboundMessage.objects.filter(
             pk=outbound_id, status=OutboundMessage.Status.SENDING
         ).update(
             status=OutboundMessage.Status.PENDING,
             last_error=error,
-            next_attempt_at=timezone.now()
-            + timedelta(seconds=retry_delay_seconds(attempts=outbound.attempts)),
+            next_attempt_at=timezone.now() + due_in,
             updated_at=timezone.now(),
         )
         ticket_event_record(
@@ -85,7 +82,7 @@ def outbound_deliver(*, outbound_id: int) -> str:
             after={"outbound_id": outbound.pk, "attempt": outbound.attempts},
             note=error,
         )
-        raise DeliveryRetry(error) from exc
+        raise DeliveryRetry(error, countdown=delay if held_by_task else None) from exc
     outbound_finish_sent(outbound)
     return OutboundMessage.Status.SENT
 
@@ -148,12 +145,15 @@ def outbound_finish_sent(outbound: OutboundMessage) -> None:
 
 
 def outbound_finish_failed(outbound: OutboundMessage, *, error: str, status: str) -> None:
-    """The final state a human must see: the row, an event, and the ticket back in the queue."""
+    """The final state a human must see: the row, an event, the ticket back in the queue, and
+    (for ``failed``, not a customer's bounced address) a manager alert for the channel."""
     now = timezone.now()
     with transaction.atomic():
         OutboundMessage.objects.filter(pk=outbound.pk).update(
             status=status, last_error=error[:2000], next_attempt_at=None, updated_at=now
         )
+        if status == OutboundMessage.Status.FAILED:
+            delivery_alert_raise(outbound=outbound, error=error)
         if outbound.kind == OutboundMessage.Kind.NOTIFICATION:
             ticket_event_record(
                 ticket=outbound.ticket,
