@@ -337,6 +337,9 @@ CLASSIFIER_DIR = Path(env_str("CLASSIFIER_DIR", str(VAR_DIR / "models")))
 BANKING77_DIR = Path(env_str("BANKING77_DIR", str(BASE_DIR / "review" / "demo" / "banking77")))
 # Fuse keyword retrieval with sentence-embedding similarity when the encoder is installed.
 KB_HYBRID = env_bool("KB_HYBRID", True)
+# Warm workers (triage/warmup.py): a Celery worker process loads the classifier, the encoder and the
+# KB retrieval state when it starts, before taking tickets, instead of on its first ticket.
+WORKER_WARM_START = env_bool("WORKER_WARM_START", True)
 
 # --- Escalation policy ------------------------------------------------------------------------
 AUTO_SEND_ENABLED = env_bool("AUTO_SEND_ENABLED", True)
