@@ -147,25 +147,39 @@ def test_waiting_retries_are_brought_forward_once_the_channel_delivers(
     assert len(smtp_sink.messages) == 2
 
 
+def fail_then_recover(
+    smtp_sink, capture, *, failed_ticket: Ticket, later_ticket: Ticket, sweeps: int = 1, meanwhile=None
+) -> OutboundMessage:
+    """A reply to ``failed_ticket`` fails for good while SMTP is down (call with
+    DELIVERY_MAX_ATTEMPTS=1); twenty minutes later SMTP is back and a reply to ``later_ticket`` is
+    delivered; then the sweeper runs ``sweeps`` times. Returns the first reply's row, refreshed."""
+    smtp_sink.stop()
+    with time_machine.travel(T0, tick=False) as traveller:
+        failed = approve(failed_ticket, key="review:failed", capture=capture)
+        assert OutboundMessage.objects.get(pk=failed.pk).status == OutboundMessage.Status.FAILED
+        if meanwhile is not None:
+            meanwhile(failed)
+        traveller.shift(timedelta(minutes=20))
+        smtp_sink.start()
+        approve(later_ticket, key="review:later", capture=capture)
+        for _ in range(sweeps):
+            traveller.shift(SWEEP)
+            outbound_deliver_due()
+    failed.refresh_from_db()
+    return failed
+
+
 def test_a_failed_reply_is_rearmed_once_the_channel_delivers_again(
     smtp_sink, settings, django_capture_on_commit_callbacks
 ):
-    # Given a reply that failed for good while SMTP was down
     settings.DELIVERY_MAX_ATTEMPTS = 1
-    smtp_sink.stop()
-    with time_machine.travel(T0, tick=False) as traveller:
-        failed = approve(customer_ticket(1), key="review:rearm:1", capture=django_capture_on_commit_callbacks)
-        assert OutboundMessage.objects.get(pk=failed.pk).status == OutboundMessage.Status.FAILED
-        # When SMTP is back and another reply is delivered
-        traveller.shift(timedelta(minutes=20))
-        smtp_sink.start()
-        approve(customer_ticket(2), key="review:rearm:2", capture=django_capture_on_commit_callbacks)
-        # Then the sweeper re-arms and sends the failed one, once, however often it runs
-        for _ in range(3):
-            traveller.shift(SWEEP)
-            outbound_deliver_due()
 
-    failed.refresh_from_db()
+    # The sweeper re-arms and sends the failed one, once, however often it runs
+    failed = fail_then_recover(
+        smtp_sink, django_capture_on_commit_callbacks,
+        failed_ticket=customer_ticket(1), later_ticket=customer_ticket(2), sweeps=3,
+    )
+
     assert (failed.status, failed.auto_retries) == (OutboundMessage.Status.SENT, 1)
     assert sorted(mail["To"] for mail in smtp_sink.messages) == ["c1@customer.example", "c2@customer.example"]
     ticket = failed.ticket
@@ -178,19 +192,14 @@ def test_a_failed_reply_is_rearmed_once_the_channel_delivers_again(
 def test_a_failed_reply_answered_another_way_is_not_resent(
     smtp_sink, settings, django_capture_on_commit_callbacks
 ):
-    # Given a failed reply, and an agent who then sent the customer another answer
+    # An agent sent the customer another answer after the failure: that one is the later reply
     settings.DELIVERY_MAX_ATTEMPTS = 1
-    smtp_sink.stop()
     ticket = customer_ticket(1)
-    with time_machine.travel(T0, tick=False) as traveller:
-        failed = approve(ticket, key="review:other:1", capture=django_capture_on_commit_callbacks)
-        traveller.shift(timedelta(minutes=20))
-        smtp_sink.start()
-        approve(ticket, key="review:other:2", capture=django_capture_on_commit_callbacks)
-        traveller.shift(SWEEP)
-        outbound_deliver_due()
 
-    failed.refresh_from_db()
+    failed = fail_then_recover(
+        smtp_sink, django_capture_on_commit_callbacks, failed_ticket=ticket, later_ticket=ticket
+    )
+
     assert failed.status == OutboundMessage.Status.FAILED
     assert len(smtp_sink.messages) == 1
 
@@ -198,17 +207,14 @@ def test_a_failed_reply_answered_another_way_is_not_resent(
 def test_automatic_rearming_is_bounded(smtp_sink, settings, django_capture_on_commit_callbacks):
     settings.DELIVERY_MAX_ATTEMPTS = 1
     settings.DELIVERY_AUTO_RETRY_LIMIT = 2
-    smtp_sink.stop()
-    with time_machine.travel(T0, tick=False) as traveller:
-        failed = approve(customer_ticket(1), key="review:bound:1", capture=django_capture_on_commit_callbacks)
-        OutboundMessage.objects.filter(pk=failed.pk).update(auto_retries=2)  # re-armed twice already
-        traveller.shift(timedelta(minutes=20))
-        smtp_sink.start()
-        approve(customer_ticket(2), key="review:bound:2", capture=django_capture_on_commit_callbacks)
-        traveller.shift(SWEEP)
-        outbound_deliver_due()
 
-    failed.refresh_from_db()
+    failed = fail_then_recover(
+        smtp_sink, django_capture_on_commit_callbacks,
+        failed_ticket=customer_ticket(1), later_ticket=customer_ticket(2),
+        # re-armed twice already
+        meanwhile=lambda row: OutboundMessage.objects.filter(pk=row.pk).update(auto_retries=2),
+    )
+
     assert failed.status == OutboundMessage.Status.FAILED
     assert len(smtp_sink.messages) == 1
 
