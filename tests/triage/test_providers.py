@@ -6,6 +6,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +17,7 @@ from tenacity import RetryCallState
 
 from support.models import Ticket
 from support.services import ticket_create
+from tests.conftest import wait_for
 from tests.fakes.openai_server import Reply
 from tests.triage.llm_answers import answer
 from triage.models import Alert, TriageDecision
@@ -487,3 +490,39 @@ def test_a_breaker_opened_by_another_worker_is_explained(demo_tenant, fake_llm, 
     assert row.error_class == "APITimeoutError"
     assert row.fallback_reason.endswith("by APITimeoutError: timed out")
     assert fake_llm.requests == []
+
+
+@pytest.mark.django_db
+def test_retries_stop_with_the_real_error_when_another_worker_opens_the_breaker(fake_llm, settings):
+    from django.core.cache import cache
+
+    from triage.providers.openai_provider import OpenAIProvider
+
+    settings.LLM_MAX_RETRIES = 2
+    fake_llm.push(*[Reply(status=429, headers={"Retry-After": "0.5"})] * 3)
+
+    def another_worker_opens_the_breaker() -> None:
+        # While this call backs off after its first 429, another worker's failure opens it.
+        wait_for(lambda: fake_llm.requests, timeout=10)
+        tripped = {"failures": 5, "error_class": "APIConnectionError", "error": "refused"}
+        cache.set_many(
+            {"llm:breaker:openai:open_until": time.time() + 60, "llm:breaker:openai:tripped_by": tripped},
+            timeout=60,
+        )
+
+    other = threading.Thread(target=another_worker_opens_the_breaker)
+    other.start()
+    attempts: list[Attempt] = []
+    chain_run(
+        providers=[OpenAIProvider()],
+        request=_request(),
+        validate=lambda content: pytest.fail("no call may succeed"),
+        repair_instruction=str,
+        on_attempt=attempts.append,
+    )
+    other.join(timeout=10)
+    [attempt] = attempts
+    # this call's own error, not the other worker's, and no further tries
+    assert (attempt.error_class, attempt.breaker_open) == ("RateLimitError", True)
+    assert attempt.error.startswith("circuit breaker opened, retries stopped")
+    assert len(fake_llm.requests) == 1
