@@ -405,7 +405,19 @@ def get_encoder() -> MiniLMEncoder:
                 _log_error(_load_failures[files])
                 raise EmbeddingsUnavailable(_load_failures[files]) from exc
             _encoder_files = files
+            _limit_blas_threads(int(settings.ENCODER_BLAS_THREADS))
         return _encoder
+
+
+def _limit_blas_threads(threads: int) -> None:
+    """Process-wide, once: a worker embeds many tickets at once from its own threads, so each
+    product is best done on one core; with OpenBLAS's default of one thread per core, 8 threads
+    on a busy 2-core machine took p99 3.7 s per text instead of 0.13 s (bench/embeddings.md)."""
+    if threads <= 0:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
 
 
 def embeddings_available() -> bool:

@@ -155,3 +155,16 @@ def test_encoder_install_refuses_a_file_that_is_not_the_recorded_one(tmp_path: P
     assert not list(settings.ENCODER_DIR.glob(".partial-*"))
     with pytest.raises(CommandError, match="config.json"):
         call_command("encoder_install", "--check")
+
+
+def test_loading_the_encoder_limits_blas_to_one_thread_per_call(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    # Given a BLAS library running one thread per core, and an encoder not loaded yet
+    with threadpool_limits(limits=2, user_api="blas"):
+        monkeypatch.setattr(embeddings, "_encoder", None)
+        settings.ENCODER_BLAS_THREADS = 1
+        # When the worker loads the encoder
+        get_encoder()
+        # Then BLAS products run on one thread (the worker's threads give the concurrency)
+        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {1}
