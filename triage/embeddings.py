@@ -388,11 +388,13 @@ def get_encoder() -> MiniLMEncoder:
     and logs an ERROR: whoever asks for the encoder needs it, so failing is never silent."""
     global _encoder, _encoder_files
     status = encoder_status()
-    if not status.usable:
-        _log_error(status.detail)
-        raise (EncoderIntegrityError if status.state == "broken" else EmbeddingsUnavailable)(status.detail)
     path = Path(settings.ENCODER_DIR)
     files = _files_key(path)
+    if not status.usable:
+        _log_error(status.detail)
+        if status.state == "broken" and files not in _load_failures:
+            raise EncoderIntegrityError(status.detail)
+        raise EmbeddingsUnavailable(status.detail)
     with _lock:
         if _encoder is None or _encoder_files != files:
             try:

@@ -168,3 +168,14 @@ def test_loading_the_encoder_limits_blas_to_one_thread_per_call(settings: Any, m
         get_encoder()
         # Then BLAS products run on one thread (the worker's threads give the concurrency)
         assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {1}
+
+
+def test_on_without_the_encoder_stops_manage_py_check(tmp_path: Path, settings: Any) -> None:
+    from django.core.management.base import SystemCheckError
+
+    settings.LOCAL_MODEL_EMBEDDINGS = "on"
+    settings.ENCODER_DIR = tmp_path / "nothing-here"
+    with pytest.raises(SystemCheckError, match=r"triage\.E001.*sentence encoder is missing"):
+        call_command("check")
+    settings.LOCAL_MODEL_EMBEDDINGS = "auto"
+    call_command("check")  # auto: reported by encoder_status(), not a start-up failure
