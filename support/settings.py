@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from support.env import (
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_json,
@@ -330,6 +331,15 @@ CLASSIFIER_DIR = Path(env_str("CLASSIFIER_DIR", str(VAR_DIR / "models")))
 BANKING77_DIR = Path(env_str("BANKING77_DIR", str(BASE_DIR / "review" / "demo" / "banking77")))
 # Fuse keyword retrieval with sentence-embedding similarity when the encoder is installed.
 KB_HYBRID = env_bool("KB_HYBRID", True)
+# all-MiniLM-L6-v2's files, put there (and checked against their SHA-256) by `manage.py encoder_install`.
+ENCODER_DIR = Path(env_str("ENCODER_DIR", str(VAR_DIR / "encoder" / "all-MiniLM-L6-v2")))
+# The sentence encoder: "auto" uses it when installed, "on" makes a missing or broken one an error,
+# "off" never loads it (the local model is then the tf-idf model alone).
+LOCAL_MODEL_EMBEDDINGS = env_choice("LOCAL_MODEL_EMBEDDINGS", "auto", ("auto", "on", "off"))
+# BLAS threads per process once the encoder is loaded (0: the BLAS library's default, one per
+# core). Concurrency comes from the worker's threads; BLAS threads on top oversubscribe the cores
+# and OpenBLAS's spinning threads collapse under contention (bench/embeddings.md: p99 3.7 s -> 0.13 s).
+ENCODER_BLAS_THREADS = env_int("ENCODER_BLAS_THREADS", 1, minimum=0)
 
 # --- Escalation policy ------------------------------------------------------------------------
 AUTO_SEND_ENABLED = env_bool("AUTO_SEND_ENABLED", True)
