@@ -8,6 +8,7 @@ Every variable is listed in the README's configuration table.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "anymail",
+    "axes",
     "support",
     "triage",
     "triage.kb",
@@ -84,6 +86,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "support.middleware.ContentSecurityPolicyMiddleware",
     "support.middleware.LoginRequiredMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "support.urls"
@@ -175,6 +179,48 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# --- Login throttling (django-axes) --------------------------------------------------------------
+# AxesStandaloneBackend first: it refuses a locked-out login before ModelBackend checks a password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+_LOCKOUT_FIELDS = {"username", "ip_address", "user_agent"}
+
+
+def _lockout_parameters(name: str, default: list[str]) -> list[str | list[str]]:
+    """``username+ip_address,ip_address`` -> ``[["username", "ip_address"], "ip_address"]``.
+
+    Each comma-separated item is one lockout rule; ``+`` joins fields that must all match.
+    """
+    rules: list[str | list[str]] = []
+    for item in env_list(name, default):
+        fields = [field.strip() for field in item.split("+")]
+        unknown = [field for field in fields if field not in _LOCKOUT_FIELDS]
+        if unknown or not fields:
+            raise ImproperlyConfigured(
+                f"{name}: unknown lockout field(s) {unknown} in {item!r}; use {sorted(_LOCKOUT_FIELDS)} joined by +"
+            )
+        rules.append(fields[0] if len(fields) == 1 else fields)
+    if not rules:
+        raise ImproperlyConfigured(f"{name} must name at least one lockout rule")
+    return rules
+
+
+AXES_ENABLED = env_bool("LOGIN_THROTTLE_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+# Never None: without a cool-off a lock lasts until an admin lifts it, a denial of service for free.
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30, minimum=1))
+# Username and address together by default: a stranger guessing Ada's password from one machine
+# cannot lock Ada out of hers. Behind a proxy REMOTE_ADDR is the proxy (we do not trust
+# X-Forwarded-For for this), so there the rule degrades to a per-username lock.
+AXES_LOCKOUT_PARAMETERS = _lockout_parameters("LOGIN_LOCKOUT_PARAMETERS", ["username+ip_address"])
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Failures during a lockout must not extend it forever (a scripted attacker would keep it shut).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_FORM_FIELD = "username"
+
 # Paths reachable without a session. Intake authenticates by signature, token or provider secret.
 PUBLIC_PATH_PREFIXES = (
     "/accounts/login/",
