@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import phonenumbers
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
@@ -365,7 +366,14 @@ LLM_PRICES = env_json(
 )
 LLM_DAILY_BUDGET_USD = env_float("LLM_DAILY_BUDGET_USD", 20.0, minimum=0)
 LLM_CACHE_SECONDS = env_int("LLM_CACHE_SECONDS", 7 * 24 * 3600, minimum=0)
-PII_REDACT = env_list("PII_REDACT", ["email", "phone", "card", "iban"])
+_PII_KINDS = ["email", "phone", "card", "iban", "dob", "address", "account", "sort_code", "person"]
+PII_REDACT = env_list("PII_REDACT", _PII_KINDS)
+if unknown_pii := sorted(set(PII_REDACT) - set(_PII_KINDS)):
+    raise ImproperlyConfigured(f"PII_REDACT: unknown kind(s) {unknown_pii}; known: {', '.join(_PII_KINDS)}")
+# National phone formats are recognised for these regions ("+CC" numbers from anywhere).
+PII_PHONE_REGIONS = [region.upper() for region in env_list("PII_PHONE_REGIONS", ["GB", "US", "FR", "DE", "ES"])]
+if unknown_regions := sorted(set(PII_PHONE_REGIONS) - phonenumbers.SUPPORTED_REGIONS):
+    raise ImproperlyConfigured(f"PII_PHONE_REGIONS: unknown region code(s) {unknown_regions} (ISO 3166 alpha-2)")
 PROMPT_VERSION = env_str("PROMPT_VERSION", "triage")
 URL_ALLOW_LIST = env_list("URL_ALLOW_LIST", ["switchboard.localhost"])
 TRIAGE_STUCK_SECONDS = env_int("TRIAGE_STUCK_SECONDS", 600, minimum=30)
@@ -387,7 +395,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Personal data (e-mail, phone, card, IBAN) is masked in every log line (triage.pii).
+    # Personal data (PII_REDACT's kinds but names) is masked in every log line (triage.pii).
     "filters": {"pii": {"()": "triage.pii.PiiLogFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["pii"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
