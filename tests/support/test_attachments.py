@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 from email.message import EmailMessage
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from support.intake.attachments import attachment_refusal
 from support.intake.email_ingest import email_ingest
 from support.models import Attachment, TicketEvent
+from tests.support.test_email_ingest import make_email
 
 ALLOWED = {"image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain", "text/csv"}
 # A real 1x1 PNG and a minimal PDF.
@@ -68,12 +71,10 @@ def test_a_type_off_the_allow_list_is_refused_even_when_genuine():
 def test_the_three_attacks_are_dropped_with_a_note_and_genuine_files_kept(settings, tmp_path):
     # Given one e-mail carrying the three disguised files and a real PNG and PDF
     settings.MEDIA_ROOT = tmp_path
-    message = EmailMessage()
-    message["From"] = "Mallory <mallory@example.com>"
-    message["To"] = "support@switchboard.localhost"
-    message["Subject"] = "Invoice attached"
-    message["Message-ID"] = "<attachments-attack@example.com>"
-    message.set_content("Please see the attached files.")
+    raw = make_email(sender="Mallory <mallory@example.com>", subject="Invoice attached",
+                     msg_id="<attachments-attack@example.com>", body="Please see the attached files.")
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
     message.add_attachment(HTML_WITH_SCRIPT, maintype="image", subtype="png", filename="photo.png")
     message.add_attachment(ELF, maintype="image", subtype="png", filename="invoice.png.exe")
     message.add_attachment(SVG_WITH_ONLOAD, maintype="application", subtype="pdf", filename="statement.pdf")
