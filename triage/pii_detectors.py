@@ -123,7 +123,9 @@ def sort_code_spans(text: str) -> list[Span]:
 # --- street addresses ------------------------------------------------------------------------------
 
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’\-]*"
-_NAME_WORDS = rf"{_CAP}(?:[ \-](?:{_CAP}|de|del|la|le|du|des|of|the|y))*"
+# Bounded repeats and a space-only separator: the token class already takes "-", and an unbounded
+# "(?:[ -]word)*" before a required suffix backtracks exponentially on "12 Ab-Ab-Ab-...!".
+_NAME_WORDS = rf"{_CAP}(?: (?:{_CAP}|de|del|la|le|du|des|of|the|y)){{0,4}}"
 _EN_STREET = (
     r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|close|way|court|ct|place|pl|boulevard|blvd|terrace|"
     r"crescent|gardens|square|sq|hill|parkway|row|mews|grove|walk|highway|hwy"
@@ -134,20 +136,20 @@ _ADDRESS_PATTERNS = [
     r"(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b)?",
     # 12 rue de la Paix, 5 bis avenue Victor Hugo, 3 chemin des Vignes
     r"\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|av\.|boulevard|bd|chemin|allée|place|impasse|quai|route|"
-    r"cours|passage)\s+(?:(?:de|du|des|la|le|l'|d')\s*)*[A-ZÀ-Þ][\w'’\-]*(?:[ \-](?:de|du|des|la|le|[A-ZÀ-Þ][\w'’\-]*))*",
+    r"cours|passage)\s+(?:(?:de|du|des|la|le|l'|d')\s*){0,3}[A-ZÀ-Þ][\w'’\-]*(?: (?:de|du|des|la|le|[A-ZÀ-Þ][\w'’\-]*)){0,4}",
     # Hauptstraße 5, Musterstr. 12a, Am Lindenhof 7, Goethe-Allee 3
     r"(?:[A-ZÄÖÜ][\wäöüß\-]*(?:straße|strasse|str\.|weg|platz|allee|gasse|ring|damm|ufer|chaussee)|"
     r"(?:Am|An\s+der|Im|In\s+der|Auf\s+dem)\s+[A-ZÄÖÜ][\wäöüß\-]+)\s+\d{1,4}\s?[a-z]?\b",
     # Calle Mayor 12, C/ de Alcalá, 45, Avenida de la Constitución 3, Plaza Mayor 1, Carrer de Balmes 7
-    r"(?:calle|c/|avenida|avda\.?|av\.|plaza|pza\.?|paseo|carrer|camino|ronda)\s*(?:(?:de|del|la|las|los|el)\s+)*"
-    r"[A-ZÁÉÍÓÚÑ][\wáéíóúñ'\-]*(?:\s+(?:de|del|la|las|los|[A-ZÁÉÍÓÚÑ][\wáéíóúñ'\-]*))*,?\s*(?:n[ºo°]\s*)?\d{1,4}"
+    r"(?:calle|c/|avenida|avda\.?|av\.|plaza|pza\.?|paseo|carrer|camino|ronda)\s*(?:(?:de|del|la|las|los|el)\s+){0,3}"
+    r"[A-ZÁÉÍÓÚÑ][\wáéíóúñ'\-]*(?:\s+(?:de|del|la|las|los|[A-ZÁÉÍÓÚÑ][\wáéíóúñ'\-]*)){0,4},?\s*(?:n[ºo°]\s*)?\d{1,4}"
     r"(?:,?\s*\d{1,2}[ºª]\s*[A-Za-z]?)?",  # floor and door: "3º B"
     # UK postcode: SW1A 1AA, M1 1AE, EH8 9YL
     r"\b[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}\b",
     # US: "Springfield, IL 62704"; "NY 10001-1234"
     r"\b[A-Z]{2}\s\d{5}(?:-\d{4})?\b",
     # FR/DE/ES/IT: "75008 Paris", "10115 Berlin", "28013 Madrid", "D-80331 München"
-    r"\b(?:[A-Z]-)?\d{5}\s+[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿß]+(?:[ \-](?:am|sur|en|de|del|la|le|[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿß]+))*",
+    r"\b(?:[A-Z]-)?\d{5}\s+[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿß]+(?:[ \-](?:am|sur|en|de|del|la|le|[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿß]+)){0,3}",
 ]
 _ADDRESS = re.compile("|".join(f"(?:{pattern})" for pattern in _ADDRESS_PATTERNS), re.IGNORECASE)
 # IGNORECASE makes [A-Z] match anything; the postcode and capitalised-word parts need real case.
