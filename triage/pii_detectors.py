@@ -208,7 +208,7 @@ _RELATION = (
 _INTRODUCTION = (
     r"(?:my\s+name\s+is|name\s+is|i\s+am|i'm|this\s+is|called|named|account\s+holder(?:\s+is)?|"
     r"je\s+m'appelle|je\s+m’appelle|je\s+suis|au\s+nom\s+de|de\s+la\s+part\s+de|"
-    r"ich\s+heiße|ich\s+heisse|mein\s+Name\s+ist|ich\s+bin|"
+    r"ich\s+heiße|ich\s+heisse|mein\s+Name\s+ist|"
     r"me\s+llamo|mi\s+nombre\s+es|soy|a\s+nombre\s+de|de\s+parte\s+de)"
 )
 # "for", "by", "pour", "für", "por" precede company and product names far more often than people.
@@ -248,7 +248,10 @@ _NOT_NAMES = frozenset(
     gas energy water electric power telecom telekom mobile royal mail post direct debit bonds premium
     insurance airways airlines store shop market supermarket pharmacy hotel hospital university school
     crédit credit agricole société générale caixa santander sparkasse volksbank deutsche commerzbank
-    black cyber prime plus pro max
+    black cyber prime plus pro
+    ihr ihre ihren ihrem ihrer sie ich wir der die das den dem des ein eine einen einem einer kein keine
+    votre vos notre nos le la les un une des mon ma mes son sa ses leur
+    su sus tu tus el los las uno una usted ustedes nuestro nuestra
     """.split()
 )
 

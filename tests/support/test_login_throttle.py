@@ -22,7 +22,7 @@ def test_thirty_wrong_passwords_then_the_right_one_does_not_log_in(client, agent
     response = _login(client, "agent-test", PASSWORD)
     # Then the session stays anonymous and the page says why, not a 500
     assert response.status_code == 429
-    assert b"Too many failed log-ins" in response.content
+    assert b"Too many failed log-ins" in response.content and b"Try again in 30 minutes" in response.content
     assert "_auth_user_id" not in client.session
     assert client.get("/review/").status_code == 302
 

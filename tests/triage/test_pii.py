@@ -172,6 +172,7 @@ PII_EXAMPLES = [
     ("fr", "person", "Madame Dubois m'a dit que c'était réglé.", "Dubois"),
     ("de", "person", "Meine Frau Anna Schmidt hat es freigegeben.", "Anna Schmidt"),
     ("de", "person", "Herr Müller aus der Filiale hat es bestätigt.", "Müller"),
+    ("de", "person", "Das Geld ging an Max Mustermann.", "Max Mustermann"),
     ("es", "person", "Envié 200 € a Lucía Fernández por error.", "Lucía Fernández"),
     ("es", "person", "Gracias.\nUn saludo,\nMarta Jiménez", "Jiménez"),
 ]
@@ -199,6 +200,7 @@ LOOK_ALIKES = [
     "Die App stürzt auf dem iPhone 13 seit Version 7.1 ab.",
     "El pedido 44120 del 15/03/2024 por 35,50 € no ha llegado.",
     "I paid British Gas by Direct Debit and the rest went to Premium Bonds.",
+    "Ich bin Rentner und habe eine Frage an Ihren Kundenservice.",  # German nouns are capitalised
     "Error code 500 at 10:30 on 2024-03-01, ref SB-991, amount 1 234,56 EUR.",
 ]
 
