@@ -40,10 +40,14 @@ _PHONE_CANDIDATE = re.compile(r"(?:\+|\(\s*0\s*\)|\()?\d[\d \t().\-/]{5,22}\d")
 
 # Dates parse as valid numbers in some regions ("03.05.2024" is a German landline shape).
 _DATE_SHAPED = re.compile(r"\d{1,2}[./\-]\d{1,2}[./\-]\d{2,4}|\d{4}[./\-]\d{1,2}[./\-]\d{1,2}")
+# Dates with a four-digit year are blanked out before the search, so "2026-12-01 00:10" does not
+# run on into a phone-shaped "2026-12-01 00" (offsets are kept: same length, letters for digits).
+_DATE_WITH_YEAR = re.compile(r"(?<!\d)(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}([./\-])\d{1,2}\1(?:19|20)\d{2})(?!\d)")
 
 
 def phone_spans(text: str, *, regions: Iterable[str]) -> list[Span]:
     spans: list[Span] = []
+    text = _DATE_WITH_YEAR.sub(lambda match: "x" * len(match.group(0)), text)
     for candidate in _PHONE_CANDIDATE.finditer(text):
         if sum(ch.isdigit() for ch in candidate.group(0)) < 7 or _DATE_SHAPED.fullmatch(candidate.group(0).strip()):
             continue

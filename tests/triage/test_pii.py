@@ -146,6 +146,7 @@ PII_EXAMPLES = [
     ("fr", "phone", "Appelez le 01 42 68 53 00 demain.", "42 68 53 00"),
     ("de", "phone", "Rückruf bitte unter (0)30 1234567.", "1234567"),
     ("de", "phone", "Mobil 0170 1234567, ab 18 Uhr.", "0170 1234567"),
+    ("de", "phone", "Am 12.03.2024 0170 1234567 angerufen.", "0170 1234567"),
     ("es", "phone", "Llámenme al +34 612 345 678.", "612 345 678"),
     ("en-US", "phone", "Call me at (212) 555-0147.", "555-0147"),
     ("en-GB", "dob", "My date of birth is 14/03/1985.", "14/03/1985"),
@@ -201,6 +202,7 @@ LOOK_ALIKES = [
     "El pedido 44120 del 15/03/2024 por 35,50 € no ha llegado.",
     "I paid British Gas by Direct Debit and the rest went to Premium Bonds.",
     "Ich bin Rentner und habe eine Frage an Ihren Kundenservice.",  # German nouns are capitalised
+    "Delivery 1234567 failed, next attempt at 2026-12-01 00:10:02.",  # a timestamp is not a phone
     "Error code 500 at 10:30 on 2024-03-01, ref SB-991, amount 1 234,56 EUR.",
 ]
 
