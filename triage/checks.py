@@ -8,13 +8,13 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
+from triage.embeddings import encoder_status
+
 
 @register()
 def encoder_required_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     if settings.LOCAL_MODEL_EMBEDDINGS != "on":
         return []  # auto: encoder_status() reports it; off: never used
-    from triage.embeddings import encoder_status
-
     status = encoder_status()
     if status.usable:
         return []

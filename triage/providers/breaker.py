@@ -105,10 +105,6 @@ def breaker_record_failure(provider: str, *, error_class: str = "", error: str =
     return True
 
 
-def breaker_reset(provider: str) -> None:
-    breaker_record_success(provider)
-
-
 def _alert_provider_down(provider: str, failures: int, error_class: str) -> None:
     from triage.models import Alert
 
