@@ -410,7 +410,7 @@ def test_a_model_that_needs_the_encoder_is_not_used_where_the_encoder_is_missing
         classifier.load_classifier(name="needs")
     assert classifier.active_classifier() is None
     # ... and training refuses to promise embeddings it cannot compute
-    with pytest.raises(classifier.ClassifierError, match="sentence encoder is not installed"):
+    with pytest.raises(classifier.ClassifierError, match="sentence encoder is not available"):
         classifier.classifier_train(texts=["a"] * 10, labels=["x"] * 5 + ["y"] * 5, name="n", embeddings=True)
     classifier.classifier_clear_cache()
 
