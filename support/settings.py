@@ -230,6 +230,7 @@ PUBLIC_PATH_PREFIXES = (
     "/healthz",
     "/api/",
     "/anymail/",
+    "/rate/",  # customers rating a reply: the signed token in the link is the authorisation
     "/metrics",  # authorized in the view: bearer METRICS_TOKEN, or a staff session when unset
 )
 
@@ -276,6 +277,9 @@ if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- E-mail: outbound -------------------------------------------------------------------------
+# CSAT: a signed good/bad rating link under every reply e-mail (support/csat.py).
+CSAT_ENABLED = env_bool("CSAT_ENABLED", default=True)
+CSAT_LINK_MAX_AGE_DAYS = env_int("CSAT_LINK_MAX_AGE_DAYS", 30, minimum=1)
 # Who "we" are in drafted replies ("Thank you for contacting <name>", "<name> Support").
 ORGANISATION_NAME = env_str("ORGANISATION_NAME", "Switchboard")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Switchboard Support <support@switchboard.localhost>")
