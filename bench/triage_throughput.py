@@ -88,6 +88,9 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     print(json.dumps({"delay_s": options.delay, "local_model": not options.no_local_model,
                       "cpus": os.cpu_count(), "levels": rows}, indent=2))
+    # The contract other tools read: the last line, for the highest concurrency level run.
+    highest = max(rows, key=lambda row: row["threads_per_process"], default={"tickets_per_s": 0})
+    print(f"tickets/s: {highest['tickets_per_s']}")
 
 
 if __name__ == "__main__":

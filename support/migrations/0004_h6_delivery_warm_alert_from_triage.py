@@ -2,7 +2,7 @@
 
 Only Django's state moves: the table keeps its name, ``triage_alert`` (``db_table``), and its rows.
 On a fresh database ``triage.0001_initial`` creates the table and this migration adopts it; on an
-existing one nothing is copied or rebuilt. ``triage.0002`` removes the model from triage's state.
+existing one nothing is copied or rebuilt. ``triage.0003`` removes the model from triage's state.
 The content type is renamed so permissions granted on alerts stay granted.
 """
 
@@ -31,7 +31,7 @@ def _content_type_move(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor,
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("support", "0002_split_escalation"),
+        ("support", "0003_csatrating"),
         ("triage", "0001_initial"),  # the table is created there
         ("contenttypes", "0002_remove_content_type_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

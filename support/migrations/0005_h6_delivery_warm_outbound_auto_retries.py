@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('support', '0003_h6_delivery_warm_alert_from_triage'),
+        ('support', '0004_h6_delivery_warm_alert_from_triage'),
     ]
 
     operations = [
