@@ -87,7 +87,7 @@ def _bad_request(request: HttpRequest, errors: list[str]) -> HttpResponse:
 
 def _form_errors(form: Any) -> list[str]:
     return [
-        f"{form.fields[name].label or name}: {error}" if name in form.fields else str(error)
+        f"{form[name].label}: {error}" if name in form.fields else str(error)
         for name, errors in form.errors.items()
         for error in errors
     ]
