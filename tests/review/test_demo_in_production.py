@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from review.checks import demo_credentials_check
 from review.demo.seeding import DemoRefusedInProduction, demo_seed
 from support.models import Team, Ticket
 
@@ -76,3 +77,24 @@ def test_manage_py_seed_demo_exits_non_zero_with_a_clear_message_in_production()
     assert "DJANGO_ENV=production" in result.stderr
     assert "createsuperuser" in result.stderr
     assert not get_user_model().objects.filter(username="admin").exists()
+
+
+def test_check_deploy_fails_while_a_demo_user_keeps_the_demo_password(settings):
+    # Given a database seeded on a laptop, then run with DJANGO_ENV=production
+    call_command("seed_demo", "--tickets", "0")
+    settings.DJANGO_ENV = "production"
+
+    messages = demo_credentials_check()
+
+    assert {message.obj for message in messages} == {"agent1", "agent2", "manager", "admin"}
+    assert all(message.id == "review.E001" and "createsuperuser" in message.hint for message in messages)
+
+
+def test_check_deploy_passes_once_the_demo_passwords_are_changed(settings):
+    call_command("seed_demo", "--tickets", "0")
+    settings.DJANGO_ENV = "production"
+    for user in get_user_model().objects.all():
+        user.set_password("a-real-secret-chosen-by-the-operator")
+        user.save()
+
+    assert demo_credentials_check() == []
