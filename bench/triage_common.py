@@ -21,6 +21,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "support.settings")
 if not os.environ.get("DATABASE_URL"):
     os.environ.setdefault("VAR_DIR", str(ROOT / "var" / "bench"))
+    # The encoder installed by `make install`, not a missing one under var/bench/.
+    os.environ.setdefault("ENCODER_DIR", str(ROOT / "var" / "encoder" / "all-MiniLM-L6-v2"))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import django  # noqa: E402

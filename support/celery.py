@@ -17,4 +17,8 @@ def task_enqueue(name: str, *args: object) -> None:
     Lower layers reach higher ones only this way, by task name, never by import (see
     docs/architecture.md); raises the broker's error when it is unreachable.
     """
+    if name not in app.tasks:
+        # Tasks modules are discovered lazily; a process that never imported them (a web worker,
+        # a management command) loads them now, once.
+        app.loader.import_default_modules()
     app.tasks[name].delay(*args)

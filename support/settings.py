@@ -8,14 +8,17 @@ Every variable is listed in the README's configuration table.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+import phonenumbers
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from support.env import (
     env_bool,
+    env_choice,
     env_float,
     env_int,
     env_json,
@@ -66,6 +69,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "anymail",
+    "axes",
     "support",
     "triage",
     "triage.kb",
@@ -84,6 +88,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "support.middleware.ContentSecurityPolicyMiddleware",
     "support.middleware.LoginRequiredMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "support.urls"
@@ -175,6 +181,48 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# --- Login throttling (django-axes) --------------------------------------------------------------
+# AxesStandaloneBackend first: it refuses a locked-out login before ModelBackend checks a password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+_LOCKOUT_FIELDS = {"username", "ip_address", "user_agent"}
+
+
+def _lockout_parameters(name: str, default: list[str]) -> list[str | list[str]]:
+    """``username+ip_address,ip_address`` -> ``[["username", "ip_address"], "ip_address"]``.
+
+    Each comma-separated item is one lockout rule; ``+`` joins fields that must all match.
+    """
+    rules: list[str | list[str]] = []
+    for item in env_list(name, default):
+        fields = [field.strip() for field in item.split("+")]
+        unknown = [field for field in fields if field not in _LOCKOUT_FIELDS]
+        if unknown or not fields:
+            raise ImproperlyConfigured(
+                f"{name}: unknown lockout field(s) {unknown} in {item!r}; use {sorted(_LOCKOUT_FIELDS)} joined by +"
+            )
+        rules.append(fields[0] if len(fields) == 1 else fields)
+    if not rules:
+        raise ImproperlyConfigured(f"{name} must name at least one lockout rule")
+    return rules
+
+
+AXES_ENABLED = env_bool("LOGIN_THROTTLE_ENABLED", True)
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+# Never None: without a cool-off a lock lasts until an admin lifts it, a denial of service for free.
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30, minimum=1))
+# Username and address together by default: a stranger guessing Ada's password from one machine
+# cannot lock Ada out of hers. Behind a proxy REMOTE_ADDR is the proxy (we do not trust
+# X-Forwarded-For for this), so there the rule degrades to a per-username lock.
+AXES_LOCKOUT_PARAMETERS = _lockout_parameters("LOGIN_LOCKOUT_PARAMETERS", ["username+ip_address"])
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Failures during a lockout must not extend it forever (a scripted attacker would keep it shut).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_FORM_FIELD = "username"
+
 # Paths reachable without a session. Intake authenticates by signature, token or provider secret.
 PUBLIC_PATH_PREFIXES = (
     "/accounts/login/",
@@ -182,6 +230,7 @@ PUBLIC_PATH_PREFIXES = (
     "/healthz",
     "/api/",
     "/anymail/",
+    "/rate/",  # customers rating a reply: the signed token in the link is the authorisation
     "/metrics",  # authorized in the view: bearer METRICS_TOKEN, or a staff session when unset
 )
 
@@ -228,6 +277,9 @@ if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- E-mail: outbound -------------------------------------------------------------------------
+# CSAT: a signed good/bad rating link under every reply e-mail (support/csat.py).
+CSAT_ENABLED = env_bool("CSAT_ENABLED", default=True)
+CSAT_LINK_MAX_AGE_DAYS = env_int("CSAT_LINK_MAX_AGE_DAYS", 30, minimum=1)
 # Who "we" are in drafted replies ("Thank you for contacting <name>", "<name> Support").
 ORGANISATION_NAME = env_str("ORGANISATION_NAME", "Switchboard")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Switchboard Support <support@switchboard.localhost>")
@@ -321,7 +373,14 @@ LLM_PRICES = env_json(
 )
 LLM_DAILY_BUDGET_USD = env_float("LLM_DAILY_BUDGET_USD", 20.0, minimum=0)
 LLM_CACHE_SECONDS = env_int("LLM_CACHE_SECONDS", 7 * 24 * 3600, minimum=0)
-PII_REDACT = env_list("PII_REDACT", ["email", "phone", "card", "iban"])
+_PII_KINDS = ["email", "phone", "card", "iban", "dob", "address", "account", "sort_code", "person"]
+PII_REDACT = env_list("PII_REDACT", _PII_KINDS)
+if unknown_pii := sorted(set(PII_REDACT) - set(_PII_KINDS)):
+    raise ImproperlyConfigured(f"PII_REDACT: unknown kind(s) {unknown_pii}; known: {', '.join(_PII_KINDS)}")
+# National phone formats are recognised for these regions ("+CC" numbers from anywhere).
+PII_PHONE_REGIONS = [region.upper() for region in env_list("PII_PHONE_REGIONS", ["GB", "US", "FR", "DE", "ES"])]
+if unknown_regions := sorted(set(PII_PHONE_REGIONS) - phonenumbers.SUPPORTED_REGIONS):
+    raise ImproperlyConfigured(f"PII_PHONE_REGIONS: unknown region code(s) {unknown_regions} (ISO 3166 alpha-2)")
 PROMPT_VERSION = env_str("PROMPT_VERSION", "triage")
 URL_ALLOW_LIST = env_list("URL_ALLOW_LIST", ["switchboard.localhost"])
 TRIAGE_STUCK_SECONDS = env_int("TRIAGE_STUCK_SECONDS", 600, minimum=30)
@@ -330,6 +389,15 @@ CLASSIFIER_DIR = Path(env_str("CLASSIFIER_DIR", str(VAR_DIR / "models")))
 BANKING77_DIR = Path(env_str("BANKING77_DIR", str(BASE_DIR / "review" / "demo" / "banking77")))
 # Fuse keyword retrieval with sentence-embedding similarity when the encoder is installed.
 KB_HYBRID = env_bool("KB_HYBRID", True)
+# all-MiniLM-L6-v2's files, put there (and checked against their SHA-256) by `manage.py encoder_install`.
+ENCODER_DIR = Path(env_str("ENCODER_DIR", str(VAR_DIR / "encoder" / "all-MiniLM-L6-v2")))
+# The sentence encoder: "auto" uses it when installed, "on" makes a missing or broken one an error,
+# "off" never loads it (the local model is then the tf-idf model alone).
+LOCAL_MODEL_EMBEDDINGS = env_choice("LOCAL_MODEL_EMBEDDINGS", "auto", ("auto", "on", "off"))
+# BLAS threads per process once the encoder is loaded (0: the BLAS library's default, one per
+# core). Concurrency comes from the worker's threads; BLAS threads on top oversubscribe the cores
+# and OpenBLAS's spinning threads collapse under contention (bench/embeddings.md: p99 3.7 s -> 0.13 s).
+ENCODER_BLAS_THREADS = env_int("ENCODER_BLAS_THREADS", 1, minimum=0)
 
 # --- Escalation policy ------------------------------------------------------------------------
 AUTO_SEND_ENABLED = env_bool("AUTO_SEND_ENABLED", True)
@@ -345,7 +413,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Personal data (e-mail, phone, card, IBAN) is masked in every log line (triage.pii).
+    # Personal data (PII_REDACT's kinds but names) is masked in every log line (triage.pii).
     "filters": {"pii": {"()": "triage.pii.PiiLogFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["pii"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -11,6 +11,7 @@ from support import views
 urlpatterns = [
     path("", RedirectView.as_view(url="/review/", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
+    path("rate/<str:token>/<str:rating>/", views.csat_rate, name="csat-rate"),
     path("", include("review.analytics.urls")),  # /metrics
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -65,7 +65,12 @@ class TriageDecision(models.Model):
     latency_ms = models.PositiveIntegerField(default=0)
     cache_hit = models.BooleanField(default=False)
     fallback_reason = models.CharField(max_length=200, blank=True)
+    # A failed attempt's own error (RateLimitError, APITimeoutError, OutputInvalid...), never the
+    # breaker; when the breaker skipped the call, the error that opened it.
     error_class = models.CharField(max_length=120, blank=True)
+    # The provider's circuit breaker was open when this attempt ended (it opened on this failure,
+    # or the call was skipped because of it).
+    breaker_open = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = TriageDecisionQuerySet.as_manager()

@@ -1,8 +1,12 @@
 """Redaction of personal data before a ticket leaves for an external provider.
 
-``pii_redact`` swaps e-mail addresses, phone numbers, card numbers (Luhn-checked) and IBANs
-(mod-97-checked) for stable placeholders (``[EMAIL_1]``); ``pii_restore`` puts the originals back
-into the draft. The kinds come from ``settings.PII_REDACT``. The same text always gives the same
+``pii_redact`` swaps e-mail addresses, phone numbers (libphonenumber), card numbers (Luhn-checked),
+IBANs (mod-97-checked), dates of birth, street addresses and postcodes, bank account numbers and
+sort codes, the customer's name and other people's names for stable placeholders (``[EMAIL_1]``,
+``[PERSON_2]``, ``[CUSTOMER_NAME]``); ``pii_restore`` puts the originals back into the draft.
+``pii_detect`` gives the spans themselves (``bench/pii_eval.py`` measures them; ``bench/pii.md``
+has recall and precision per kind). The detectors beyond e-mail, card and IBAN live in
+``triage/pii_detectors.py``. The kinds come from ``settings.PII_REDACT``. The same text always gives the same
 placeholders, which is what lets the response cache serve identical redacted requests.
 """
 
@@ -14,12 +18,16 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from triage import pii_detectors
+
 EMAIL_RE = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"
 )
 # 13–19 digits, optionally grouped by spaces or dashes (the way people type card numbers).
 CARD_RE = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
 IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+# A loose phone shape, kept for triage/grounding.py (is every phone-like string in a draft in our
+# sources?). Redaction finds phone numbers with libphonenumber instead (triage/pii_detectors.py).
 PHONE_RE = re.compile(
     r"(?<![\w+])(?:"
     r"(?:\+|00)\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,4}"  # international
@@ -72,14 +80,100 @@ class Redaction:
         return counts
 
 
+@dataclass(frozen=True)
+class PiiSpan:
+    start: int
+    end: int
+    kind: str
+
+    def overlaps(self, other: PiiSpan) -> bool:
+        return self.start < other.end and other.start < self.end
+
+
+# Where two detections overlap, the earlier kind wins: the checksummed and cue-anchored kinds are
+# surer than a phone number (an account number after its cue may also pass Luhn as a "card") (a sort code or a date of birth also parses as one), and the customer's
+# own name gets its dedicated placeholder before the name heuristic sees it.
+KIND_PRIORITY = ("email", "iban", "account", "card", "sort_code", "dob", "phone", "address", "customer_name",
+                 "customer_first_name", "person")
+ALL_KINDS = ("email", "phone", "card", "iban", "dob", "address", "account", "sort_code", "person")
+
+
+def _customer_spans(text: str, customer_name: str) -> list[PiiSpan]:
+    # Whole words only ("Al" must not eat "also"); the full name first, then the first name.
+    name = " ".join(customer_name.split())
+    if len(name) < 3:
+        return []
+    spans = [PiiSpan(*m.span(), "customer_name")
+             for m in re.finditer(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE)]
+    first = name.split(" ")[0]
+    if first != name and len(first) >= 3:
+        spans += [PiiSpan(*m.span(), "customer_first_name")
+                  for m in re.finditer(rf"(?<!\w){re.escape(first)}(?!\w)", text, re.IGNORECASE)]
+    return spans
+
+
+def _raw_spans(text: str, kinds: set[str]) -> list[PiiSpan]:
+    spans: list[PiiSpan] = []
+    if "email" in kinds:
+        spans += [PiiSpan(*m.span(), "email") for m in EMAIL_RE.finditer(text)]
+    if "iban" in kinds:
+        spans += [span for m in IBAN_RE.finditer(text) if (span := _iban_span(m)) is not None]
+    if "card" in kinds:
+        spans += [PiiSpan(*m.span(), "card") for m in CARD_RE.finditer(text) if luhn_valid(m.group(0))]
+    detectors = {
+        "sort_code": pii_detectors.sort_code_spans,
+        "account": pii_detectors.account_spans,
+        "dob": pii_detectors.dob_spans,
+        "address": pii_detectors.address_spans,
+        "person": pii_detectors.person_spans,
+    }
+    for kind, detector in detectors.items():
+        if kind in kinds:
+            spans += [PiiSpan(start, end, kind) for start, end in detector(text)]
+    if "phone" in kinds:
+        regions = settings.PII_PHONE_REGIONS
+        spans += [PiiSpan(start, end, "phone") for start, end in pii_detectors.phone_spans(text, regions=regions)]
+    return spans
+
+
+def _iban_span(match: re.Match[str]) -> PiiSpan | None:
+    # The pattern may have swallowed a following upper-case word: shorten until it checks.
+    candidate = match.group(0)
+    while len(candidate.replace(" ", "")) >= 15:
+        if iban_valid(candidate):
+            return PiiSpan(match.start(), match.start() + len(candidate), "iban")
+        candidate = candidate[:-1].rstrip()
+    return None
+
+
+def pii_detect(text: str, *, kinds: list[str] | None = None, customer_name: str = "") -> list[PiiSpan]:
+    """Non-overlapping spans of personal data in ``text``, in order (kinds from ``PII_REDACT``)."""
+    wanted = set(settings.PII_REDACT if kinds is None else kinds)
+    candidates = _raw_spans(text, wanted) + _customer_spans(text, customer_name)
+    rank = {kind: index for index, kind in enumerate(KIND_PRIORITY)}
+    candidates.sort(key=lambda span: (rank[span.kind], span.start - span.end, span.start))
+    kept: list[PiiSpan] = []
+    for span in candidates:
+        if span.end > span.start and not any(span.overlaps(other) for other in kept):
+            kept.append(span)
+    return sorted(kept, key=lambda span: span.start)
+
+
 class _Redactor:
-    def __init__(self, kinds: set[str]) -> None:
+    def __init__(self, kinds: list[str], customer_name: str) -> None:
         self.kinds = kinds
+        self.customer_name = " ".join(customer_name.split())
         self.mapping: dict[str, str] = {}
         self._reverse: dict[tuple[str, str], str] = {}
         self._counters: dict[str, int] = {}
 
     def placeholder(self, kind: str, original: str) -> str:
+        if kind == "customer_name":
+            self.mapping[CUSTOMER_NAME_PLACEHOLDER] = self.customer_name
+            return CUSTOMER_NAME_PLACEHOLDER
+        if kind == "customer_first_name":
+            self.mapping[CUSTOMER_FIRST_NAME_PLACEHOLDER] = self.customer_name.split(" ")[0]
+            return CUSTOMER_FIRST_NAME_PLACEHOLDER
         key = (kind, original)
         if key not in self._reverse:
             self._counters[kind] = self._counters.get(kind, 0) + 1
@@ -89,56 +183,29 @@ class _Redactor:
         return self._reverse[key]
 
     def run(self, text: str) -> str:
-        # Order matters: IBANs and cards contain digit runs a phone pattern would also take.
-        if "email" in self.kinds:
-            text = EMAIL_RE.sub(lambda m: self.placeholder("email", m.group(0)), text)
-        if "iban" in self.kinds:
-            text = IBAN_RE.sub(self._iban, text)
-        if "card" in self.kinds:
-            text = CARD_RE.sub(
-                lambda m: (
-                    self.placeholder("card", m.group(0)) if luhn_valid(m.group(0)) else m.group(0)
-                ),
-                text,
-            )
-        if "phone" in self.kinds:
-            text = PHONE_RE.sub(self._phone, text)
-        return text
-
-    def _iban(self, match: re.Match[str]) -> str:
-        # The pattern may have swallowed a following upper-case word: shorten until it checks.
-        candidate = match.group(0)
-        while len(candidate.replace(" ", "")) >= 15:
-            if iban_valid(candidate):
-                rest = match.group(0)[len(candidate) :]
-                return self.placeholder("iban", candidate) + rest
-            candidate = candidate[:-1].rstrip()
-        return match.group(0)
-
-    def _phone(self, match: re.Match[str]) -> str:
-        digits = sum(ch.isdigit() for ch in match.group(0))
-        if not 7 <= digits <= 15:
-            return match.group(0)
-        return self.placeholder("phone", match.group(0))
+        pieces: list[str] = []
+        position = 0
+        for span in pii_detect(text, kinds=self.kinds, customer_name=self.customer_name):
+            pieces += [text[position : span.start], self.placeholder(span.kind, text[span.start : span.end])]
+            position = span.end
+        pieces.append(text[position:])
+        return "".join(pieces)
 
 
 def pii_redact(
     texts: list[str], *, kinds: list[str] | None = None, customer_name: str = ""
 ) -> tuple[list[str], Redaction]:
     """Redact several texts with one shared placeholder table (subject and body of one ticket)."""
-    redactor = _Redactor(set(settings.PII_REDACT if kinds is None else kinds))
+    redactor = _Redactor(list(settings.PII_REDACT if kinds is None else kinds), customer_name)
     out = [redactor.run(text) for text in texts]
-    name = " ".join(customer_name.split())
+    name = redactor.customer_name
     if len(name) >= 3:
-        # Whole words only ("Al" must not eat "also"); the full name first, then the first name.
-        replacements = [(name, CUSTOMER_NAME_PLACEHOLDER)]
+        # Always in the table, so a draft that greets "[CUSTOMER_NAME]" restores even when the
+        # ticket text never spelled the name out.
+        redactor.mapping.setdefault(CUSTOMER_NAME_PLACEHOLDER, name)
         first = name.split(" ")[0]
         if first != name and len(first) >= 3:
-            replacements.append((first, CUSTOMER_FIRST_NAME_PLACEHOLDER))
-        for value, placeholder in replacements:
-            pattern = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
-            redactor.mapping[placeholder] = value
-            out = [pattern.sub(placeholder, text) for text in out]
+            redactor.mapping.setdefault(CUSTOMER_FIRST_NAME_PLACEHOLDER, first)
     return out, Redaction(text="\n".join(out), mapping=redactor.mapping)
 
 
@@ -164,7 +231,8 @@ class PiiLogFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken format string is the logger's problem, not ours
             return True
-        redacted = pii_redact_text(message, kinds=["email", "phone", "card", "iban"])
+        # Names are left to the ticket redaction: the heuristic would garble log vocabulary.
+        redacted = pii_redact_text(message, kinds=[kind for kind in ALL_KINDS if kind != "person"])
         if redacted != message:
             record.msg, record.args = redacted, None
         return True

@@ -8,6 +8,7 @@ from email.utils import make_msgid
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
+from support.csat import rating_footer
 from support.delivery.errors import PermanentFailure
 from support.delivery.headers import message_id_domain
 from support.models import OutboundMessage
@@ -27,7 +28,7 @@ def email_build(*, outbound: OutboundMessage) -> EmailMessage:
         headers["Auto-Submitted"] = "auto-replied"
     return EmailMessage(
         subject=outbound.subject,
-        body=outbound.body_text,
+        body=outbound.body_text + rating_footer(outbound=outbound),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[outbound.to_address],
         headers=headers,

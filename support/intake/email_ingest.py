@@ -29,6 +29,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from support.intake.attachments import attachment_refusal
 from support.intake.email_parse import EmailParseError, ParsedEmail, clean_text, email_parse
 from support.models import Attachment, InboundEmail, Message, OutboundMessage, Ticket
 from support.reasons import REASON_CUSTOMER_REPLIED
@@ -263,16 +264,18 @@ def _sender_over_quota(*, sender: str) -> bool:
 
 def _attachments_store(*, message: Message, parsed: ParsedEmail) -> None:
     dropped: list[str] = []
-    allowed_types = {content_type.lower() for content_type in settings.EMAIL_ATTACHMENT_TYPES}
+    allowed_types = set(settings.EMAIL_ATTACHMENT_TYPES)
     for index, attachment in enumerate(parsed.attachments):
         reason = ""
+        filename = clean_text(attachment.filename)[:255] or "attachment"
         if index >= settings.EMAIL_MAX_ATTACHMENTS:
             reason = f"over the limit of {settings.EMAIL_MAX_ATTACHMENTS} attachments"
         elif attachment.size > settings.EMAIL_MAX_ATTACHMENT_BYTES:
             reason = f"too large: {attachment.size} bytes > {settings.EMAIL_MAX_ATTACHMENT_BYTES}"
-        elif attachment.content_type.lower() not in allowed_types:
-            reason = f"content type {attachment.content_type} not allowed"
-        filename = clean_text(attachment.filename)[:255] or "attachment"
+        else:
+            # The declared type is the sender's claim; the bytes must agree (issue 13, point 6).
+            reason = attachment_refusal(filename=filename, declared_type=attachment.content_type,
+                                        payload=attachment.payload, allowed_types=allowed_types)
         row = Attachment(message=message, filename=filename, content_type=attachment.content_type,
                          size=min(attachment.size, 2**31 - 1), dropped_reason=reason[:200])
         if not reason:

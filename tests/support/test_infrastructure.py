@@ -10,7 +10,7 @@ from tests.conftest import REPO_ROOT
 def test_docker_compose_declares_the_production_stack():
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"web", "worker", "beat", "postgres", "redis", "mailpit"}
+    assert set(services) == {"proxy", "web", "worker", "beat", "postgres", "redis", "mailpit"}
     for name, service in services.items():
         assert "healthcheck" in service, f"{name} has no health check"
     assert "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]

@@ -57,3 +57,18 @@ def test_production_settings_pass_the_deploy_check():
 def test_migrations_match_the_models():
     result = _manage("makemigrations", "--check", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("LOGIN_LOCKOUT_PARAMETERS", "username+address", "unknown lockout field"),
+        ("LOGIN_FAILURE_LIMIT", "0", "LOGIN_FAILURE_LIMIT must be at least 1"),
+        ("PII_REDACT", "email,postcode", "PII_REDACT: unknown kind"),
+        ("PII_PHONE_REGIONS", "GB,UK", "PII_PHONE_REGIONS: unknown region"),
+    ],
+)
+def test_security_settings_fail_loudly_on_a_bad_value(variable, value, message):
+    result = _manage("check", **{variable: value})
+    assert result.returncode != 0
+    assert message in result.stderr

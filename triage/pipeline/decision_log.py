@@ -71,6 +71,7 @@ def attempt_record(context: PipelineContext, attempt: Attempt) -> TriageDecision
         succeeded=False,
         fallback_reason=(("repair: " if attempt.repair else "") + attempt.error)[:200],
         error_class=attempt.error_class[:120],
+        breaker_open=attempt.breaker_open,
     )
 
 

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from triage.budget import budget_exhausted
 from triage.providers.base import Provider
+from triage.providers.breaker import breaker_is_open
+from triage.providers.local import LocalProvider
 
 
 def provider_get(name: str) -> Provider:
+    # Imported on use: a deployment on the local model alone never loads the openai SDK.
     if name == "openai":
         from triage.providers.openai_provider import OpenAIProvider
 
         return OpenAIProvider()
     if name == "local":
-        from triage.providers.local import LocalProvider
-
         return LocalProvider()
     raise ValueError(f"unknown provider {name!r}")
 
@@ -28,9 +30,6 @@ def providers_from_settings() -> list[Provider]:
 def chain_healthy() -> bool:
     """False when the primary provider cannot be used right now: its circuit is open, the daily
     budget is spent (paid providers), or it is not usable at all (no key, no trained model)."""
-    from triage.budget import budget_exhausted
-    from triage.providers.breaker import breaker_is_open
-
     if not settings.LLM_CHAIN:
         return False
     primary = provider_get(settings.LLM_CHAIN[0])

@@ -51,7 +51,12 @@ class ProviderAnswer:
 
 class ProviderError(Exception):
     """A call that produced no answer. ``retryable`` errors (429, 5xx, timeouts, connection
-    errors, garbage on the wire) are retried with backoff and count towards the circuit breaker."""
+    errors, garbage on the wire) are retried with backoff and count towards the circuit breaker.
+
+    ``error_class`` is always the underlying error (``RateLimitError``, ``APITimeoutError``...),
+    never the breaker: ``breaker_open`` says the circuit breaker was open when the call ended,
+    either because this failure opened it or because the call was skipped (then ``error_class``
+    is the failure that opened it)."""
 
     def __init__(
         self,
@@ -62,6 +67,7 @@ class ProviderError(Exception):
         retry_after: float | None = None,
         latency_ms: int = 0,
         request_record: str = "",
+        breaker_open: bool = False,
     ) -> None:
         super().__init__(message)
         self.error_class = error_class
@@ -69,6 +75,7 @@ class ProviderError(Exception):
         self.retry_after = retry_after
         self.latency_ms = latency_ms
         self.request_record = request_record
+        self.breaker_open = breaker_open
 
 
 class Provider(ABC):

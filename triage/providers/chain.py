@@ -1,7 +1,7 @@
 """The provider chain (``settings.LLM_CHAIN``, e.g. ``openai,local``).
 
-For each provider in order: skip it when its circuit is open or (paid providers) the daily budget
-is spent; serve identical requests from the cache; otherwise call it with a per-call timeout and
+For each provider in order: skip it when its circuit is open (the skipped call is still reported,
+with the error that opened the breaker) or (paid providers) the daily budget is spent; serve identical requests from the cache; otherwise call it with a per-call timeout and
 retries (exponential backoff with jitter on 429/5xx/connection errors/timeouts, Retry-After
 honoured up to ``LLM_RETRY_AFTER_CAP_SECONDS``). An answer that fails validation gets ONE repair
 attempt on the same provider, then the chain moves on. Every attempt is reported to
@@ -21,7 +21,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from triage import budget
 from triage.providers.base import Provider, ProviderAnswer, ProviderError, Repair, TriageRequest
-from triage.providers.breaker import breaker_is_open, breaker_record_failure, breaker_record_success
+from triage.providers.breaker import breaker_record_failure, breaker_record_success, breaker_trip
 from triage.schemas import OutputInvalid, TriageOutput
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,13 @@ class Attempt:
     cost_usd: Decimal = Decimal(0)
     latency_ms: int = 0
     cache_hit: bool = False
+    # The provider's own error (``RateLimitError``, ``APITimeoutError``, ``OutputInvalid``...);
+    # for a call the open breaker skipped, the error that opened it.
     error_class: str = ""
     error: str = ""
+    # The circuit breaker was open when this attempt ended: it opened on this failure, or the
+    # call was skipped (then ``latency_ms`` is 0 and ``request_record`` empty).
+    breaker_open: bool = False
     repair: bool = False
 
     @property
@@ -53,7 +58,8 @@ class Attempt:
 @dataclass
 class ChainResult:
     winner: Attempt | None
-    # Why earlier providers did not answer: ["openai: RateLimitError", "openai: circuit_open"].
+    # Why earlier providers did not answer:
+    # ["openai: RateLimitError", "openai: circuit_open (RateLimitError)"].
     fallback_reasons: list[str] = field(default_factory=list)
 
 
@@ -69,27 +75,70 @@ def _wait(retry_state: RetryCallState) -> float:
 
 
 def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, ProviderError) and exc.retryable
+    # Once the breaker is open, more tries would only hammer a provider known to be down.
+    return isinstance(exc, ProviderError) and exc.retryable and not exc.breaker_open
+
+
+def _breaker_skip(provider: Provider) -> ProviderError | None:
+    """The error for a call an open breaker skips: it carries the failure that opened the
+    breaker, so the decision log says why (``RateLimitError``), not only that it was open."""
+    trip = breaker_trip(provider.name)
+    if trip is None:
+        return None
+    opened_by = f"{trip.error_class}: {trip.error}" if trip.error else trip.error_class
+    return ProviderError(
+        f"circuit breaker open, call skipped; opened after {trip.failures} consecutive "
+        f"failures by {opened_by}"[:500],
+        error_class=trip.error_class,
+        retryable=False,
+        breaker_open=True,
+    )
+
+
+def _breaker_stopped(exc: ProviderError, why: str) -> ProviderError:
+    """``exc``, the real failure, marked as the one after which the open breaker ended retries."""
+    return ProviderError(
+        f"{why}; {exc}"[:500],
+        error_class=exc.error_class,
+        retryable=exc.retryable,
+        retry_after=exc.retry_after,
+        latency_ms=exc.latency_ms,
+        request_record=exc.request_record,
+        breaker_open=True,
+    )
 
 
 def _call(provider: Provider, request: TriageRequest, repair: Repair | None) -> ProviderAnswer:
     """One logical call with retries. Each failed HTTP attempt counts towards the breaker; once
-    it opens, remaining retries are abandoned so a dead provider does not hold the worker."""
+    it opens, remaining retries are abandoned so a dead provider does not hold the worker. The
+    error raised is always the provider's own (429, timeout, connection...), never a bare
+    "circuit open" that would hide it."""
     retrying = Retrying(
         stop=stop_after_attempt(settings.LLM_MAX_RETRIES + 1),
         wait=_wait,
         retry=retry_if_exception(_retryable),
         reraise=True,
     )
+    last_error: ProviderError | None = None
     for attempt in retrying:
         with attempt:
-            if provider.external and breaker_is_open(provider.name):
-                raise ProviderError("circuit open", error_class="CircuitOpen", retryable=False)
+            skipped = _breaker_skip(provider) if provider.external else None
+            if skipped is not None:
+                # Another worker opened it while this one backed off (or since chain_run looked).
+                if last_error is not None:
+                    raise _breaker_stopped(last_error, "circuit breaker opened, retries stopped")
+                raise skipped
             try:
                 answer = provider.complete(request, repair=repair)
             except ProviderError as exc:
-                if provider.external and exc.retryable:
-                    breaker_record_failure(provider.name)
+                last_error = exc
+                if not (provider.external and exc.retryable):
+                    raise
+                opened = breaker_record_failure(
+                    provider.name, error_class=exc.error_class, error=str(exc)
+                )
+                if opened:
+                    raise _breaker_stopped(exc, "this failure opened the circuit breaker") from exc
                 raise
             except Exception as exc:
                 # A bug or a broken model in one provider must not stop the chain: log it as
@@ -104,6 +153,26 @@ def _call(provider: Provider, request: TriageRequest, repair: Repair | None) -> 
                 breaker_record_success(provider.name)
             return answer
     raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+
+def _failed_attempt(provider: Provider, exc: ProviderError, *, repair: bool) -> Attempt:
+    return Attempt(
+        provider=provider.name,
+        model=provider.model,
+        request_record=exc.request_record,
+        latency_ms=exc.latency_ms,
+        error_class=exc.error_class,
+        error=str(exc)[:500],
+        breaker_open=exc.breaker_open,
+        repair=repair,
+    )
+
+
+def _reason(provider: Provider, exc: ProviderError) -> str:
+    """A fallback reason: ``openai: RateLimitError`` or ``openai: circuit_open (RateLimitError)``."""
+    if exc.breaker_open:
+        return f"{provider.name}: circuit_open ({exc.error_class})"
+    return f"{provider.name}: {exc.error_class}"
 
 
 def _attempt_from(provider: Provider, answer: ProviderAnswer, *, repair: bool) -> Attempt:
@@ -147,8 +216,11 @@ def chain_run(
                 budget.budget_alert_raise()
                 reasons.append(f"{provider.name}: budget_exceeded")
                 continue
-            if breaker_is_open(provider.name):
-                reasons.append(f"{provider.name}: circuit_open")
+            skipped = _breaker_skip(provider)
+            if skipped is not None:
+                # No call is made, but the log gets a row saying why: the error that opened it.
+                on_attempt(_failed_attempt(provider, skipped, repair=False))
+                reasons.append(_reason(provider, skipped))
                 continue
             cache_key = budget.cache_key(
                 request_text=request.system_prompt + "\n" + request.user_prompt_redacted,
@@ -190,18 +262,8 @@ def _provider_run(
         try:
             answer = _call(provider, request, repair)
         except ProviderError as exc:
-            on_attempt(
-                Attempt(
-                    provider=provider.name,
-                    model=provider.model,
-                    request_record=exc.request_record,
-                    latency_ms=exc.latency_ms,
-                    error_class=exc.error_class,
-                    error=str(exc)[:500],
-                    repair=is_repair,
-                )
-            )
-            reasons.append(f"{provider.name}: {exc.error_class}")
+            on_attempt(_failed_attempt(provider, exc, repair=is_repair))
+            reasons.append(_reason(provider, exc))
             return None
         attempt = _attempt_from(provider, answer, repair=is_repair)
         try:

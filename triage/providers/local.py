@@ -11,6 +11,10 @@ import json
 import re
 import time
 
+from support.models import Category
+from triage.classifier import active_classifier
+from triage.drafting import local_draft
+from triage.kb.retrieval import kb_search
 from triage.providers.base import Provider, ProviderAnswer, ProviderError, Repair, TriageRequest
 
 _URGENT = re.compile(
@@ -112,22 +116,13 @@ class LocalProvider(Provider):
 
     @property
     def model(self) -> str:
-        from triage.classifier import active_classifier
-
         classifier = active_classifier()
         return classifier.model_version if classifier else "none"
 
     def available(self) -> bool:
-        from triage.classifier import active_classifier
-
         return active_classifier() is not None
 
     def complete(self, request: TriageRequest, *, repair: Repair | None = None) -> ProviderAnswer:
-        from support.models import Category
-        from triage.classifier import active_classifier
-        from triage.drafting import local_draft
-        from triage.kb.retrieval import kb_search
-
         started = time.monotonic()
         prediction = request.local_prediction
         classifier = active_classifier() if prediction is None else None
