@@ -8,6 +8,7 @@ class ReviewConfig(AppConfig):
 
     def ready(self) -> None:
         # The AI worker (a lower layer) announces auto-sent replies; audits are ours.
+        from review import checks  # noqa: F401  (registers the deploy checks)
         from review.autonomy import automation_record_sent
         from triage.signals import reply_auto_sent
 

@@ -11,6 +11,14 @@ from support.models import Category, Priority, Team
 from support.reasons import reason_choices
 
 _ANY = [("", "Any")]
+OFFSET_MAX = 1_000_000_000
+TICKET_ID_MAX = 2**63 - 1  # ids are bigint
+
+
+class NextTicketForm(forms.Form):
+    skip = forms.IntegerField(
+        required=False, min_value=1, max_value=TICKET_ID_MAX, label="Ticket to skip"
+    )
 
 
 class QueueFilterForm(forms.Form):
@@ -23,7 +31,8 @@ class QueueFilterForm(forms.Form):
         required=False, label="AI confidence", choices=_ANY + list(CONFIDENCE_BANDS.items())
     )
     mine = forms.BooleanField(required=False, label="Assigned to me")
-    offset = forms.IntegerField(required=False, min_value=0)
+    # Bounded: PostgreSQL's OFFSET is a bigint, and no queue is a billion tickets long.
+    offset = forms.IntegerField(required=False, min_value=0, max_value=OFFSET_MAX)
     limit = forms.IntegerField(required=False, min_value=1, max_value=200)
 
     def __init__(

@@ -354,10 +354,17 @@ def flag_evidence(flag_details: Any, risk_flags: list[str]) -> dict[str, list[st
     return found
 
 
-def review_ticket_detail(*, ticket_id: int) -> TicketDetail:
-    """Everything the ticket page shows, in a fixed number of queries."""
+def ticket_visible(*, agent: User, ticket_id: int) -> bool:
+    """Whether the ticket exists and ``agent`` may see it (``Ticket.objects.visible_to``)."""
+    return Ticket.objects.visible_to(agent=agent).filter(pk=ticket_id).exists()
+
+
+def review_ticket_detail(*, ticket_id: int, agent: User) -> TicketDetail:
+    """Everything the ticket page shows, in a fixed number of queries. Raises
+    ``Ticket.DoesNotExist`` for an unknown ticket and for one ``agent`` may not see."""
     ticket = (
-        Ticket.objects.select_related("customer", "category", "team", "assignee", "claimed_by")
+        Ticket.objects.visible_to(agent=agent)
+        .select_related("customer", "category", "team", "assignee", "claimed_by")
         .prefetch_related(
             Prefetch(
                 "messages",
@@ -423,29 +430,50 @@ def review_ticket_detail(*, ticket_id: int) -> TicketDetail:
     )
 
 
-def review_delivery_state(*, ticket_id: int) -> list[OutboundMessage]:
-    """The outbox rows of a ticket, newest first (the delivery fragment polls this)."""
-    return list(OutboundMessage.objects.filter(ticket_id=ticket_id).order_by("-created_at", "-id"))
+def review_delivery_state(*, ticket_id: int, agent: User) -> list[OutboundMessage]:
+    """The outbox rows of a ticket, newest first (the delivery fragment polls this); empty for
+    a ticket ``agent`` may not see."""
+    return list(
+        OutboundMessage.objects.filter(
+            ticket_id=ticket_id, ticket__in=Ticket.objects.visible_to(agent=agent)
+        ).order_by("-created_at", "-id")
+    )
 
 
 # --- audits and brakes ---------------------------------------------------------------------------
 
 
-def audit_queue(*, limit: int = 50) -> list[AuditSample]:
+def _audit_samples_for(agent: User) -> QuerySet[AuditSample]:
+    """Audit samples of the tickets ``agent`` may see."""
+    return AuditSample.objects.filter(ticket__in=Ticket.objects.visible_to(agent=agent))
+
+
+def audit_queue(*, agent: User, limit: int = 50) -> list[AuditSample]:
     """Auto-sent replies picked for grading, oldest first so none waits forever."""
     return list(
-        AuditSample.objects.filter(grade="")
+        _audit_samples_for(agent)
+        .filter(grade="")
         .select_related("ticket", "ticket__customer", "outbound", "decision")
         .order_by("created_at", "pk")[:limit]
     )
 
 
-def audit_recent(*, limit: int = 20) -> list[AuditSample]:
+def audit_recent(*, agent: User, limit: int = 20) -> list[AuditSample]:
     return list(
-        AuditSample.objects.exclude(grade="")
+        _audit_samples_for(agent)
+        .exclude(grade="")
         .select_related("ticket", "graded_by")
         .order_by("-graded_at", "-pk")[:limit]
     )
+
+
+def audit_sample_visible(*, agent: User, sample_id: int) -> bool:
+    """Whether the audit sample exists and its ticket is one ``agent`` may see."""
+    return _audit_samples_for(agent).filter(pk=sample_id).exists()
+
+
+def category_exists(*, category_id: int) -> bool:
+    return Category.objects.filter(pk=category_id).exists()
 
 
 def braked_categories() -> list[Category]:

@@ -3,17 +3,23 @@
 One view serves a page and its fragments: an htmx request gets ``page.html#partial``.
 Every action is a plain POST form followed by a redirect, so the pages work without JavaScript;
 review.js adds keyboard shortcuts and the claim heartbeat.
+
+Bad input never reaches a service as an exception: an unknown id, or a ticket outside the agent's
+teams (``Ticket.objects.visible_to``), is a 404 page (JSON for the heartbeat, which answers in
+JSON); a malformed parameter is a 400 page that says which one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.contrib.auth.models import User
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,6 +34,7 @@ from review.forms import (
     ApproveForm,
     AuditGradeForm,
     EscalateForm,
+    NextTicketForm,
     OverrideForm,
     QueueFilterForm,
     RejectForm,
@@ -36,7 +43,7 @@ from review.forms import (
 )
 from review.models import ReviewOutcome
 from review.services import ClaimHeldError, ReviewError
-from support.models import Ticket
+from support.models import Category, Ticket
 from support.reasons import reason_choices
 
 review_required = permission_required("support.review_ticket", raise_exception=True)
@@ -51,16 +58,69 @@ def _is_htmx(request: HttpRequest) -> bool:
     return bool(getattr(request, "htmx", False))
 
 
+NO_SUCH_TICKET = "No such ticket"
+
+
+def _not_found(
+    request: HttpRequest,
+    title: str = NO_SUCH_TICKET,
+    detail: str = "",
+    back: tuple[str, str] | None = None,
+) -> HttpResponse:
+    back_url, back_label = back or (reverse("review:queue"), "Back to the review queue")
+    return render(
+        request,
+        "review/not_found.html",
+        {"title": title, "detail": detail, "back_url": back_url, "back_label": back_label},
+        status=404,
+    )
+
+
+def _bad_request(request: HttpRequest, errors: list[str]) -> HttpResponse:
+    return render(
+        request,
+        "review/bad_request.html",
+        {"errors": errors, "back_url": reverse("review:queue")},
+        status=400,
+    )
+
+
+def _form_errors(form: Any) -> list[str]:
+    return [
+        f"{form[name].label}: {error}" if name in form.fields else str(error)
+        for name, errors in form.errors.items()
+        for error in errors
+    ]
+
+
+def _visible_ticket_required(*, as_json: bool = False) -> Callable[..., Any]:
+    """404 unless the ticket exists and the agent may see it (their teams' tickets; managers
+    all). Every view under ``t/<ticket_id>/`` goes through this before it reads or writes."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, ticket_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
+            if selectors.ticket_visible(agent=_agent(request), ticket_id=ticket_id):
+                return view(request, ticket_id, *args, **kwargs)
+            if as_json:
+                return JsonResponse({"ok": False, "detail": f"{NO_SUCH_TICKET}."}, status=404)
+            return _not_found(request)
+
+        return wrapped
+
+    return decorator
+
+
 @require_GET
 @review_required
 def queue(request: HttpRequest) -> HttpResponse:
     choices = selectors.queue_choices(agent=_agent(request))
     form = QueueFilterForm(request.GET or None, teams=choices.teams, categories=choices.categories)
-    filters = form.filters() if request.GET else selectors.QueueFilters()
-    offset = (form.cleaned_data.get("offset") if form.is_bound and form.is_valid() else None) or 0
-    limit = (
-        form.cleaned_data.get("limit") if form.is_bound and form.is_valid() else None
-    ) or selectors.PAGE_SIZE_DEFAULT
+    if form.is_bound and not form.is_valid():
+        return _bad_request(request, _form_errors(form))
+    filters = form.filters() if form.is_bound else selectors.QueueFilters()
+    offset = (form.cleaned_data.get("offset") if form.is_bound else None) or 0
+    limit = (form.cleaned_data.get("limit") if form.is_bound else None) or selectors.PAGE_SIZE_DEFAULT
     page = selectors.review_queue(
         agent=_agent(request),
         filters=filters,
@@ -88,9 +148,11 @@ def queue(request: HttpRequest) -> HttpResponse:
 @require_POST
 @review_required
 def next_ticket(request: HttpRequest) -> HttpResponse:
-    skip = request.POST.get("skip", "")
+    form = NextTicketForm(request.POST)
+    if not form.is_valid():
+        return _bad_request(request, _form_errors(form))
     result = services.review_claim_next(
-        agent=_agent(request), skip_ticket_id=int(skip) if skip.isdigit() else None
+        agent=_agent(request), skip_ticket_id=form.cleaned_data.get("skip")
     )
     if result.ticket is None:
         messages.info(request, "Nothing is waiting for you. Well done.")
@@ -100,9 +162,12 @@ def next_ticket(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @review_required
+@_visible_ticket_required()
 def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
     if _is_htmx(request) and request.GET.get("fragment") == "delivery":
-        outbound_messages = selectors.review_delivery_state(ticket_id=ticket_id)
+        outbound_messages = selectors.review_delivery_state(
+            ticket_id=ticket_id, agent=_agent(request)
+        )
         return render(
             request,
             "review/ticket.html#delivery",
@@ -115,9 +180,9 @@ def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
             },
         )
     try:
-        detail = selectors.review_ticket_detail(ticket_id=ticket_id)
+        detail = selectors.review_ticket_detail(ticket_id=ticket_id, agent=_agent(request))
     except Ticket.DoesNotExist:
-        return render(request, "review/not_found.html", status=404)
+        return _not_found(request)
     current = detail.ticket
     now = timezone.now()
     claim_live = current.claim_is_live(now=now)
@@ -153,6 +218,7 @@ def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 @require_POST
 @review_required
+@_visible_ticket_required()
 def claim(request: HttpRequest, ticket_id: int) -> HttpResponse:
     try:
         services.review_claim(ticket_id=ticket_id, agent=_agent(request))
@@ -163,6 +229,7 @@ def claim(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 @require_POST
 @review_required
+@_visible_ticket_required(as_json=True)
 def heartbeat(request: HttpRequest, ticket_id: int) -> JsonResponse:
     until = services.review_heartbeat(ticket_id=ticket_id, agent=_agent(request))
     if until is None:
@@ -174,6 +241,7 @@ def heartbeat(request: HttpRequest, ticket_id: int) -> JsonResponse:
 
 @require_POST
 @review_required
+@_visible_ticket_required()
 def release(request: HttpRequest, ticket_id: int) -> HttpResponse:
     services.review_release(ticket_id=ticket_id, agent=_agent(request))
     messages.info(request, "Ticket handed back to the queue.")
@@ -212,6 +280,7 @@ def _decide(
 
 @require_POST
 @review_required
+@_visible_ticket_required()
 def approve(request: HttpRequest, ticket_id: int) -> HttpResponse:
     return _decide(
         request,
@@ -226,6 +295,7 @@ def approve(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 @require_POST
 @review_required
+@_visible_ticket_required()
 def reject(request: HttpRequest, ticket_id: int) -> HttpResponse:
     def action(data: dict[str, Any]) -> ReviewOutcome:
         return services.review_reject(
@@ -241,6 +311,7 @@ def reject(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 @require_POST
 @review_required
+@_visible_ticket_required()
 def override(request: HttpRequest, ticket_id: int) -> HttpResponse:
     def action(data: dict[str, Any]) -> ReviewOutcome | None:
         return services.review_override(
@@ -259,6 +330,7 @@ def override(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 @require_POST
 @review_required
+@_visible_ticket_required()
 def escalate(request: HttpRequest, ticket_id: int) -> HttpResponse:
     return _decide(
         request,
@@ -274,6 +346,7 @@ def escalate(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 @require_POST
 @review_required
+@_visible_ticket_required()
 def snooze(request: HttpRequest, ticket_id: int) -> HttpResponse:
     return _decide(
         request,
@@ -289,10 +362,20 @@ def snooze(request: HttpRequest, ticket_id: int) -> HttpResponse:
 
 @require_POST
 @review_required
+@_visible_ticket_required()
 def delivery_retry(request: HttpRequest, ticket_id: int, outbound_id: int) -> HttpResponse:
-    if services.review_delivery_retry(
-        ticket_id=ticket_id, outbound_id=outbound_id, agent=_agent(request)
-    ):
+    try:
+        retried = services.review_delivery_retry(
+            ticket_id=ticket_id, outbound_id=outbound_id, agent=_agent(request)
+        )
+    except ObjectDoesNotExist:
+        return _not_found(
+            request,
+            title="No such reply",
+            detail="This ticket has no outbound reply with that id.",
+            back=(reverse("review:ticket", kwargs={"ticket_id": ticket_id}), "Back to the ticket"),
+        )
+    if retried:
         messages.success(request, "Delivery will be tried again.")
     else:
         messages.info(request, "That reply is not failed; nothing to retry.")
@@ -309,8 +392,8 @@ def audit(request: HttpRequest) -> HttpResponse:
         request,
         "review/audit.html",
         {
-            "samples": selectors.audit_queue(),
-            "recent": selectors.audit_recent(),
+            "samples": selectors.audit_queue(agent=_agent(request)),
+            "recent": selectors.audit_recent(agent=_agent(request)),
             "form": AuditGradeForm(),
         },
     )
@@ -319,6 +402,13 @@ def audit(request: HttpRequest) -> HttpResponse:
 @require_POST
 @review_required
 def audit_grade(request: HttpRequest, sample_id: int) -> HttpResponse:
+    if not selectors.audit_sample_visible(agent=_agent(request), sample_id=sample_id):
+        return _not_found(
+            request,
+            title="No such audit sample",
+            detail="It does not exist, or its ticket belongs to a team you don't work for.",
+            back=(reverse("review:audit"), "Back to the audit queue"),
+        )
     form = AuditGradeForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose a grade.")
@@ -368,6 +458,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_POST
 @permission_required("support.manage_automation", raise_exception=True)
 def automation_resume(request: HttpRequest, category_id: int) -> HttpResponse:
+    if not selectors.category_exists(category_id=category_id):
+        return _category_not_found(request)
     form = ResumeForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Say why automation may resume.")
@@ -378,8 +470,19 @@ def automation_resume(request: HttpRequest, category_id: int) -> HttpResponse:
             actor=_agent(request),
             reason=form.cleaned_data["reason"],
         )
+    except Category.DoesNotExist:  # deleted since the check above
+        return _category_not_found(request)
     except ReviewError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, f"Automation resumed for {category.name}.")
     return redirect("review:automation")
+
+
+def _category_not_found(request: HttpRequest) -> HttpResponse:
+    return _not_found(
+        request,
+        title="No such category",
+        detail="There is no category with that id.",
+        back=(reverse("review:automation"), "Back to automation"),
+    )

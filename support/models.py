@@ -112,6 +112,11 @@ class Customer(models.Model):
 URGENCY_ORDER = (F("first_response_due_at").asc(nulls_last=True), F("created_at").asc(), F("pk").asc())
 
 
+def _of_teams_q(team_ids: list[int]) -> Q:
+    """A ticket of one of these teams, or one not routed to a team yet."""
+    return Q(team_id__in=team_ids) | Q(team__isnull=True)
+
+
 class TicketQuerySet(models.QuerySet["Ticket"]):
     """The ticket query rules, in one place: services, selectors, views and metrics use these."""
 
@@ -138,6 +143,17 @@ class TicketQuerySet(models.QuerySet["Ticket"]):
         """The queue's order (``URGENCY_ORDER``)."""
         return self.order_by(*URGENCY_ORDER)
 
+    def visible_to(self, *, agent: User, team_ids: list[int] | None = None) -> TicketQuerySet:
+        """What ``agent`` may read, in any status (ticket page, its fragments and actions, audits):
+        everything for a manager (``support.view_dashboard``); for an agent, their teams' tickets
+        and those with no team yet. ``team_ids`` defaults to the agent's teams; empty means no
+        team restriction (e.g. no agent profile), as in ``handleable_by``."""
+        if agent.has_perm("support.view_dashboard"):
+            return self.all()
+        if team_ids is None:
+            team_ids = AgentProfile.team_ids_of(user=agent)
+        return self.filter(_of_teams_q(team_ids)) if team_ids else self.all()
+
     def handleable_by(self, *, agent: User, team_ids: list[int] | None = None) -> TicketQuerySet:
         """Awaiting review and this agent's to handle: their teams' tickets (or those with no team
         yet), and tickets escalated to a manager only for managers. ``team_ids`` defaults to the
@@ -146,7 +162,7 @@ class TicketQuerySet(models.QuerySet["Ticket"]):
             team_ids = AgentProfile.team_ids_of(user=agent)
         queryset = self.filter(status=Ticket.Status.AWAITING_REVIEW)
         if team_ids:
-            queryset = queryset.filter(Q(team_id__in=team_ids) | Q(team__isnull=True))
+            queryset = queryset.filter(_of_teams_q(team_ids))
         if not agent.has_perm("support.view_dashboard"):
             queryset = queryset.filter(escalated_to_manager=False)
         return queryset

@@ -9,9 +9,12 @@ chunk is quoted, never paraphrased.
 
 from __future__ import annotations
 
+import html
 import re
+import unicodedata
 from dataclasses import dataclass
 
+import nh3
 from django.conf import settings
 
 from triage.kb.retrieval import ChunkHit
@@ -146,8 +149,48 @@ def ticket_facts(ticket_text: str) -> list[str]:
     return found[:4]
 
 
+# A customer-supplied value placed in a draft (a name, a restored placeholder) is never longer.
+MAX_CUSTOMER_TEXT_CHARS = 200
+
+
+def customer_text_clean(text: str, *, limit: int = MAX_CUSTOMER_TEXT_CHARS) -> str:
+    """Customer-supplied text made safe to place in a reply: the draft goes out as plain-text
+    e-mail and in callbacks whose receivers may show it as HTML, so escaping in our own UI is not
+    enough. Markup is removed (nh3; script and style content with it), entities are decoded and
+    the result cleaned again until it is stable (``&lt;script&gt;`` is markup once decoded), stray
+    angle brackets are dropped, control and format characters (bidi overrides, zero-width) go,
+    and whitespace is collapsed to single spaces: one line, as a name should be."""
+    for _ in range(5):  # each round only removes; two are enough for any real input
+        cleaned = html.unescape(nh3.clean(text, tags=set()))
+        if cleaned == text:
+            break
+        text = cleaned
+    text = text.replace("<", "").replace(">", "")
+    text = "".join(_one_line_char(char) for char in text)
+    return " ".join(text.split())[:limit].strip()
+
+
+def _one_line_char(char: str) -> str:
+    """Control characters (line breaks, escapes) become spaces; other invisible ones (format,
+    private use, unassigned) go."""
+    category = unicodedata.category(char)
+    if category == "Cc":
+        return " "
+    return "" if category.startswith("C") else char
+
+
+def draft_controls_strip(draft: str) -> str:
+    """Control and format characters out of a whole draft (line breaks and tabs kept): a model can
+    echo them from the ticket, and a bidi override reorders what the customer reads."""
+    return "".join(
+        char
+        for char in draft
+        if char in "\n\t" or unicodedata.category(char)[0] != "C"
+    )
+
+
 def _first_name(customer_name: str) -> str:
-    name = " ".join(customer_name.split())
+    name = customer_text_clean(customer_name)
     if not name or "@" in name:
         return ""
     return name.split(" ")[0]
@@ -220,4 +263,4 @@ def local_draft(
         "Kind regards,",
         f"{settings.ORGANISATION_NAME} Support",
     ]
-    return LocalDraft(text="\n".join(lines), citations=citations)
+    return LocalDraft(text=draft_controls_strip("\n".join(lines)), citations=citations)

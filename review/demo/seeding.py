@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -21,7 +22,23 @@ SLA_DEFAULTS = {
 }
 
 
+class DemoRefusedInProduction(Exception):
+    """The demo tenant (and its well-known password) must never reach a production database."""
+
+
+def demo_refuse_in_production() -> None:
+    """Raise ``DemoRefusedInProduction`` when ``DJANGO_ENV=production``. Every path that writes
+    demo data or a demo credential calls this first."""
+    if settings.DJANGO_ENV == "production":
+        raise DemoRefusedInProduction(
+            "Refusing to seed demo data: DJANGO_ENV=production. The demo users (admin, manager, "
+            "agents) share a publicly known password. Create an administrator with "
+            "`python manage.py createsuperuser` instead."
+        )
+
+
 def _demo_users() -> int:
+    demo_refuse_in_production()
     groups = roles_ensure()
     User = get_user_model()
     created = 0
@@ -97,6 +114,8 @@ def _demo_tickets(count: int) -> int:
 
 
 def demo_seed(*, ticket_count: int | None = None) -> dict[str, int]:
+    """Seed the demo tenant; raises ``DemoRefusedInProduction`` when ``DJANGO_ENV=production``."""
+    demo_refuse_in_production()
     with transaction.atomic():
         users = _demo_users()
         teams, categories = _demo_teams_and_categories()

@@ -13,12 +13,14 @@ from pathlib import Path
 
 from django.conf import settings
 
+from review import checks
 from triage.classifier.data import label_slug
 
 # The demo's BANKING77 labels become category slugs by the classifier's own rule.
 category_slug = label_slug
 
-DEMO_PASSWORD = "switchboard-demo"
+# The demo credentials live with the deploy check that refuses them in production.
+DEMO_PASSWORD = checks.DEMO_PASSWORD
 DEMO_TICKET_COUNT = 300
 def dataset_dir() -> Path:
     return Path(settings.BANKING77_DIR)
@@ -76,11 +78,8 @@ HIGH_STAKES = frozenset({
     "terminate_account", "verify_source_of_funds", "unable_to_verify_identity",
 })
 
-USERS: tuple[tuple[str, str], ...] = (
-    ("agent1", "agent"),
-    ("agent2", "agent"),
-    ("manager", "manager"),
-    ("admin", "admin"),
+USERS: tuple[tuple[str, str], ...] = tuple(
+    zip(checks.DEMO_USERNAMES, ("agent", "agent", "manager", "admin"), strict=True)
 )
 
 FIRST_NAMES = ("Ada", "Bilal", "Chen", "Dana", "Emeka", "Fatima", "Gustav", "Hana", "Ivan", "Jun",

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 
 from support.models import Customer
+from triage.drafting import customer_text_clean, draft_controls_strip
 from triage.grounding import grounding_check
 from triage.injection import EMAIL_RE, InjectionResult, output_scan
 from triage.kb.models import Chunk
@@ -55,7 +56,10 @@ def injection_flag(injection: InjectionResult) -> FlagDetails:
 
 def output_check(context: PipelineContext, output: TriageOutput) -> CheckedOutput:
     customer = context.ticket.customer
-    draft = pii_restore(output.reply_draft, context.mapping)
+    # The originals behind the placeholders are the customer's own text (their name, an address
+    # they typed): normalised before they go into a reply that leaves the building.
+    restorable = {placeholder: customer_text_clean(value) for placeholder, value in context.mapping.items()}
+    draft = draft_controls_strip(pii_restore(output.reply_draft, restorable))
     rationale = pii_restore(output.rationale, context.mapping)
     cited_texts = list(Chunk.objects.filter(pk__in=output.citations).values_list("text", flat=True))
     ours = own_addresses()

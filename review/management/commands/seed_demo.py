@@ -1,17 +1,23 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from review.demo.seeding import demo_seed
+from review.demo.seeding import DemoRefusedInProduction, demo_seed
 
 
 class Command(BaseCommand):
-    help = "Create the demo tenant (a fictional bank on BANKING77). Running it twice changes nothing."
+    help = (
+        "Create the demo tenant (a fictional bank on BANKING77). Running it twice changes nothing. "
+        "Refuses to run when DJANGO_ENV=production."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tickets", type=int, default=None, help="How many demo tickets (default 300).")
 
     def handle(self, *args: object, **options: Any) -> None:
-        summary = demo_seed(ticket_count=options["tickets"])
+        try:
+            summary = demo_seed(ticket_count=options["tickets"])
+        except DemoRefusedInProduction as refusal:
+            raise CommandError(str(refusal)) from refusal
         for key, value in summary.items():
             self.stdout.write(f"{key}: {value}")
