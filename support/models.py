@@ -1,4 +1,9 @@
-"""The ticket domain: who writes to us, what they wrote, who handles it, and what we sent back."""
+"""The ticket domain: who writes to us, what they wrote, who handles it, and what we sent back.
+
+Past the ~500-line mark on purpose, for now: these are the support app's models (fields,
+choices, constraints, the ticket query rules) and Django finds an app's models in this one
+module; splitting it into a ``models/`` package is mechanical and waits for the next change here.
+"""
 
 from __future__ import annotations
 
