@@ -74,3 +74,73 @@ class AuditSample(models.Model):
 
     def __str__(self) -> str:
         return f"audit of ticket {self.ticket_id}: {self.grade or 'ungraded'}"
+
+
+class DailyRollup(models.Model):
+    """One pre-aggregated slice of a day (or of one hour of today) for the manager dashboard.
+
+    Written only by ``review.rollups`` (beat job, backfill command); read by ``review.analytics``.
+    ``dimension`` says what ``key`` is: ``total`` (key ""), ``channel``, ``category`` (a slug),
+    ``agent`` (a user id) or ``path`` (``auto`` / ``human``). ``hour`` is -1 for the whole day; the
+    hourly rows exist for today only (total dimension). Columns that make no sense for a dimension
+    stay 0. Definitions of every column: docs/dashboard.md.
+    """
+
+    class Dimension(models.TextChoices):
+        TOTAL = "total", "Everything"
+        CHANNEL = "channel", "Channel"
+        CATEGORY = "category", "Category"
+        AGENT = "agent", "Agent"
+        PATH = "path", "Reply path"
+
+    WHOLE_DAY = -1
+
+    day = models.DateField()
+    hour = models.SmallIntegerField(default=WHOLE_DAY)
+    dimension = models.CharField(max_length=10, choices=Dimension.choices)
+    key = models.CharField(max_length=80, blank=True)
+
+    tickets = models.PositiveIntegerField(default=0)
+    triaged = models.PositiveIntegerField(default=0)
+    auto_sent = models.PositiveIntegerField(default=0)
+    for_review = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    errors_timeout = models.PositiveIntegerField(default=0)
+    errors_rate_limit = models.PositiveIntegerField(default=0)
+    errors_validation = models.PositiveIntegerField(default=0)
+    fallbacks = models.PositiveIntegerField(default=0)
+    latency_p50 = models.FloatField(null=True, blank=True)
+    latency_p95 = models.FloatField(null=True, blank=True)
+    latency_p99 = models.FloatField(null=True, blank=True)
+    decisions = models.PositiveIntegerField(default=0)
+    judged = models.PositiveIntegerField(default=0)
+    agreed = models.PositiveIntegerField(default=0)
+    overridden = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    approved = models.PositiveIntegerField(default=0)
+    edited = models.PositiveIntegerField(default=0)
+    handled = models.PositiveIntegerField(default=0)
+    handling_seconds = models.FloatField(default=0)
+    # Counts of handling times per bucket of review.rollups.HANDLING_BUCKETS (a median over any
+    # window merges these; medians themselves do not add up).
+    handling_histogram = models.JSONField(default=list, blank=True)
+    audited = models.PositiveIntegerField(default=0)
+    audit_incorrect = models.PositiveIntegerField(default=0)
+    csat_good = models.PositiveIntegerField(default=0)
+    csat_bad = models.PositiveIntegerField(default=0)
+    sla_due = models.PositiveIntegerField(default=0)
+    sla_met = models.PositiveIntegerField(default=0)
+    backlog = models.PositiveIntegerField(default=0)
+    answered = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "hour", "dimension", "key"], name="review_rollup_one_slice"),
+        ]
+        indexes = [models.Index(fields=["dimension", "day"], name="review_rollup_dim_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.hour} {self.dimension}:{self.key}"

@@ -24,6 +24,7 @@ urlpatterns = [
     path("audit/", views.audit, name="audit"),
     path("audit/<int:sample_id>/grade/", views.audit_grade, name="audit_grade"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/<slug:table>.csv", views.dashboard_csv, name="dashboard_csv"),
     path("automation/", views.automation, name="automation"),
     path("automation/<int:category_id>/resume/", views.automation_resume, name="automation_resume"),
 ]

@@ -455,6 +455,24 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_GET
+@permission_required("support.view_dashboard", raise_exception=True)
+def dashboard_csv(request: HttpRequest, table: str) -> HttpResponse:
+    """One dashboard table as a CSV attachment (``/review/dashboard/<table>.csv?days=N``)."""
+    days = window_days_parse(request.GET.get("days"))
+    found = dashboards.dashboard_table(slug=table, days=days)
+    if found is None:
+        return _not_found(
+            request,
+            title="No such dashboard table",
+            detail="The dashboard exports: " + ", ".join(sorted(dashboards.TABLES)) + ".",
+            back=(reverse("review:dashboard"), "Back to the dashboard"),
+        )
+    response = HttpResponse(found.csv_text(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="switchboard-{found.slug}-{days}d.csv"'
+    return response
+
+
 @require_POST
 @permission_required("support.manage_automation", raise_exception=True)
 def automation_resume(request: HttpRequest, category_id: int) -> HttpResponse:

@@ -158,6 +158,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "deliver-due-outbound": {"task": "support.tasks.deliver_due_outbound_task", "schedule": 30.0},
     "escalate-sla-at-risk": {"task": "triage.tasks.sla_escalate_task", "schedule": 60.0},
     "expire-review-claims": {"task": "review.tasks.expire_claims_task", "schedule": crontab(minute="*")},
+    "refresh-dashboard-rollups": {
+        "task": "review.tasks.rollups_refresh_task",
+        "schedule": float(env_int("ROLLUP_REFRESH_SECONDS", 300, minimum=10)),
+    },
 }
 
 if REDIS_URL:
@@ -411,6 +415,8 @@ WORKER_WARM_START = env_bool("WORKER_WARM_START", True)
 
 # --- Escalation policy ------------------------------------------------------------------------
 AUTO_SEND_ENABLED = env_bool("AUTO_SEND_ENABLED", True)
+# Cost per resolved ticket counts human handling time at this rate (USD per hour; docs/dashboard.md).
+HUMAN_COST_PER_HOUR = env_float("HUMAN_COST_PER_HOUR", 30.0, minimum=0)
 TARGET_ERROR = env_float("TARGET_ERROR", 0.02, minimum=0.0001, maximum=0.5)
 AUDIT_SAMPLE_RATE = env_float("AUDIT_SAMPLE_RATE", 0.05, minimum=0, maximum=1)
 # 0.01: no true high-stakes BANKING77 text out of 1,878 fell under it out-of-fold (bench/policy.md).

@@ -5,6 +5,8 @@ Pure reads over the records the system already keeps: tickets and their outbox, 
 ``AuditSample`` rows and open ``Alert`` rows. Every panel costs a fixed number of queries (one
 aggregate, sometimes one list of values for a percentile): the count does not grow with the
 number of categories, providers, weeks or days in the window (tests/review/test_dashboard.py).
+Trends and the per-category, per-agent and per-path tables read the daily roll-ups
+(``review.rollups`` writes them), so they read a bounded number of rows whatever the history.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from statistics import median
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
 from review.analytics.drift import DriftPanel, drift_panel
+from review.analytics.tables import TABLES, Table, agent_table, category_table, path_table
+from review.analytics.trends import Trends, trends_build
 from review.analytics.windows import (
     SAMPLE_LIMIT,
     WINDOW_DAYS_DEFAULT,
@@ -332,6 +336,10 @@ class Dashboard:
     cost: CostPanel
     drift: DriftPanel
     alerts: list[Alert]
+    trends: Trends
+    categories: Table
+    agents: Table
+    paths: Table
 
 
 def dashboard_build(*, days: int = WINDOW_DAYS_DEFAULT, now: datetime | None = None) -> Dashboard:
@@ -343,4 +351,14 @@ def dashboard_build(*, days: int = WINDOW_DAYS_DEFAULT, now: datetime | None = N
         cost=cost_panel(window=window),
         drift=drift_panel(window=window),
         alerts=open_alerts(),
+        trends=trends_build(window=window),
+        categories=category_table(window=window),
+        agents=agent_table(window=window),
+        paths=path_table(window=window),
     )
+
+
+def dashboard_table(*, slug: str, days: int = WINDOW_DAYS_DEFAULT, now: datetime | None = None) -> Table | None:
+    """One table of the dashboard (for its CSV export); ``None`` for an unknown slug."""
+    build = TABLES.get(slug)
+    return build(window=window_for(days=days, now=now)) if build else None
