@@ -71,6 +71,8 @@ class Chart:
     band_lower: list[float | None] | None = None
     band_upper: list[float | None] | None = None
     band_polygons: list[str] = field(default_factory=list)
+    # (x, y of the lower bound, y of the upper bound): an error bar per point, visible even alone.
+    band_bars: list[tuple[float, float, float]] = field(default_factory=list)
     y_ticks: list[Tick] = field(default_factory=list)
     x_ticks: list[Tick] = field(default_factory=list)
     width: int = WIDTH
@@ -148,6 +150,7 @@ class Chart:
                     self._close_band(run_low, run_high)
                     run_low, run_high = [], []
                     continue
+                self.band_bars.append((round(x_of(index), 1), round(y_of(low), 1), round(y_of(high), 1)))
                 run_low.append(f"{round(x_of(index), 1)},{round(y_of(low), 1)}")
                 run_high.append(f"{round(x_of(index), 1)},{round(y_of(high), 1)}")
             self._close_band(run_low, run_high)
