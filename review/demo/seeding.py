@@ -7,8 +7,10 @@ import hashlib
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from tqdm import tqdm
 
 from review.demo import tenant as demo
+from review.demo.history import DEMO_HISTORY_DAYS, demo_history_seed
 from support.models import AgentProfile, AutomationPolicy, Category, Priority, SlaPolicy, Team
 from support.roles import roles_ensure
 from support.services import ticket_create
@@ -90,9 +92,10 @@ def _demo_teams_and_categories() -> tuple[int, int]:
     return len(teams), Category.objects.count()
 
 
-def _demo_tickets(count: int) -> int:
+def _demo_tickets(count: int, *, progress: bool = False) -> int:
     created = 0
-    for index, (text, _label) in enumerate(demo.demo_rows(count)):
+    rows = demo.demo_rows(count)
+    for index, (text, _label) in enumerate(tqdm(rows, desc="demo tickets", unit="ticket", disable=not progress)):
         first = demo.FIRST_NAMES[index % len(demo.FIRST_NAMES)]
         last = demo.LAST_NAMES[(index // len(demo.FIRST_NAMES)) % len(demo.LAST_NAMES)]
         digest = hashlib.sha1(text.encode()).hexdigest()[:10]
@@ -113,16 +116,37 @@ def _demo_tickets(count: int) -> int:
     return created
 
 
-def demo_seed(*, ticket_count: int | None = None) -> dict[str, int]:
-    """Seed the demo tenant; raises ``DemoRefusedInProduction`` when ``DJANGO_ENV=production``."""
+def demo_seed(
+    *, ticket_count: int | None = None, history_days: int | None = None, progress: bool = False
+) -> dict[str, int]:
+    """Seed the demo tenant; raises ``DemoRefusedInProduction`` when ``DJANGO_ENV=production``.
+
+    ``ticket_count`` fresh tickets arrive today (the worker triages them). ``history_days`` of
+    already-handled history come before them (review/demo/history.py); by default 60 days for the
+    full demo (no ``ticket_count`` given) and none when a caller asks for a number of tickets."""
     demo_refuse_in_production()
     with transaction.atomic():
         users = _demo_users()
         teams, categories = _demo_teams_and_categories()
     articles = _demo_kb()
-    tickets = _demo_tickets(ticket_count if ticket_count is not None else demo.DEMO_TICKET_COUNT)
+    if history_days is None:
+        history_days = DEMO_HISTORY_DAYS if ticket_count is None else 0
+    history = demo_history_seed(days=history_days, progress=progress)
+    tickets = _demo_tickets(ticket_count if ticket_count is not None else demo.DEMO_TICKET_COUNT, progress=progress)
+    drift_alert = demo_drift_alert_raise() if history else False
     return {"users created": users, "teams": teams, "categories": categories,
-            "kb articles": articles, "tickets created": tickets}
+            "kb articles": articles, "history tickets created": history, "tickets created": tickets,
+            "drift alert raised": int(drift_alert)}
+
+
+def demo_drift_alert_raise() -> bool:
+    """HOOK for the lead: raise the demo's drift alert by running the drift checks.
+
+    The history ends with a drift episode (``review.demo.history.DRIFT_LABEL`` triples over the
+    last ``DRIFT_DAYS`` days and its confidence drops). The ``drift_check`` command (another branch)
+    raises the alert; at merge time, make this call it, e.g.
+    ``call_command("drift_check", stdout=io.StringIO())``, and return True. Until then: nothing."""
+    return False
 
 
 def _demo_kb() -> int:

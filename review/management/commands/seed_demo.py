@@ -12,12 +12,19 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--tickets", type=int, default=None, help="How many demo tickets (default 300).")
+        parser.add_argument("--tickets", type=int, default=None, help="How many fresh demo tickets (default 300).")
+        parser.add_argument(
+            "--history-days",
+            type=int,
+            default=None,
+            help="Days of handled history before today (default 60 without --tickets, else 0).",
+        )
 
     def handle(self, *args: object, **options: Any) -> None:
         try:
-            summary = demo_seed(ticket_count=options["tickets"])
+            summary = demo_seed(
+                ticket_count=options["tickets"], history_days=options["history_days"], progress=True
+            )
         except DemoRefusedInProduction as refusal:
             raise CommandError(str(refusal)) from refusal
-        for key, value in summary.items():
-            self.stdout.write(f"{key}: {value}")
+        self.stdout.write("; ".join(f"{key}: {value}" for key, value in summary.items()))
