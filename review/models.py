@@ -81,7 +81,8 @@ class DailyRollup(models.Model):
 
     Written only by ``review.rollups`` (beat job, backfill command); read by ``review.analytics``.
     ``dimension`` says what ``key`` is: ``total`` (key ""), ``channel``, ``category`` (a slug),
-    ``agent`` (a user id) or ``path`` (``auto`` / ``human``). ``hour`` is -1 for the whole day; the
+    ``agent`` (a user id), ``path`` (``auto`` / ``human``), ``model`` (provider|model|prompt version),
+    ``reason`` (a review reason code) or ``reject_reason`` (a reviewer's reason code). ``hour`` is -1 for the whole day; the
     hourly rows exist for today only (total dimension). Columns that make no sense for a dimension
     stay 0. Definitions of every column: docs/dashboard.md.
     """
@@ -92,13 +93,16 @@ class DailyRollup(models.Model):
         CATEGORY = "category", "Category"
         AGENT = "agent", "Agent"
         PATH = "path", "Reply path"
+        MODEL = "model", "Provider | model | prompt version"
+        REASON = "reason", "Review reason"
+        REJECT_REASON = "reject_reason", "Reject reason"
 
     WHOLE_DAY = -1
 
     day = models.DateField()
     hour = models.SmallIntegerField(default=WHOLE_DAY)
-    dimension = models.CharField(max_length=10, choices=Dimension.choices)
-    key = models.CharField(max_length=80, blank=True)
+    dimension = models.CharField(max_length=16, choices=Dimension.choices)
+    key = models.CharField(max_length=200, blank=True)
 
     tickets = models.PositiveIntegerField(default=0)
     triaged = models.PositiveIntegerField(default=0)
@@ -110,6 +114,9 @@ class DailyRollup(models.Model):
     errors_rate_limit = models.PositiveIntegerField(default=0)
     errors_validation = models.PositiveIntegerField(default=0)
     fallbacks = models.PositiveIntegerField(default=0)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    cache_hits = models.PositiveIntegerField(default=0)
     latency_p50 = models.FloatField(null=True, blank=True)
     latency_p95 = models.FloatField(null=True, blank=True)
     latency_p99 = models.FloatField(null=True, blank=True)
@@ -120,6 +127,8 @@ class DailyRollup(models.Model):
     rejected = models.PositiveIntegerField(default=0)
     approved = models.PositiveIntegerField(default=0)
     edited = models.PositiveIntegerField(default=0)
+    # Approved drafts' edit distances counted per step of review.rollups.EDIT_BUCKET (0.01).
+    edit_histogram = models.JSONField(default=list, blank=True)
     handled = models.PositiveIntegerField(default=0)
     handling_seconds = models.FloatField(default=0)
     # Counts of handling times per bucket of review.rollups.HANDLING_BUCKETS (a median over any

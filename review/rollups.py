@@ -13,7 +13,7 @@ the rows written here. Definitions of every figure: docs/dashboard.md.
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
@@ -31,6 +31,10 @@ from triage.models import TriageDecision
 
 # Upper bounds (seconds) of the handling-time histogram buckets; the last bucket is open.
 HANDLING_BUCKETS: tuple[float, ...] = (15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
+
+# Approved drafts' edit distances (normalised 0..1) are counted rounded to this step, the
+# precision the dashboard shows them with.
+EDIT_BUCKET = 0.01
 
 # A ticket answered and not reopened within this many days counts as resolved.
 REOPEN_DAYS = 7
@@ -64,6 +68,9 @@ class _Slice:
     errors_rate_limit: int = 0
     errors_validation: int = 0
     fallbacks: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cache_hits: int = 0
     latency_p50: float | None = None
     latency_p95: float | None = None
     latency_p99: float | None = None
@@ -74,6 +81,7 @@ class _Slice:
     rejected: int = 0
     approved: int = 0
     edited: int = 0
+    edit_histogram: list[int] = field(default_factory=list)
     handled: int = 0
     handling_seconds: float = 0.0
     handling_histogram: list[int] = field(default_factory=list)
@@ -93,6 +101,12 @@ SLICE_FIELDS = [f.name for f in fields(_Slice)]
 
 def handling_bucket(seconds: float) -> int:
     return bisect.bisect_left(HANDLING_BUCKETS, seconds)
+
+
+def _histogram_add(histogram: list[int], bucket: int) -> None:
+    if len(histogram) <= bucket:
+        histogram.extend([0] * (bucket + 1 - len(histogram)))
+    histogram[bucket] += 1
 
 
 def _percentile(ordered: list[float], fraction: float) -> float | None:
@@ -157,9 +171,12 @@ def _attempts(builder: _DayBuilder, start: datetime, end: datetime) -> None:
     attempts = TriageDecision.objects.filter(created_at__gte=start, created_at__lt=end)
     rows = (
         attempts.annotate(auto=_auto_reply_exists("ticket_id"))
-        .values("ticket__category__slug", "auto", hour=ExtractHour("created_at"))
+        .values("ticket__category__slug", "auto", "provider", "model", "prompt_version", hour=ExtractHour("created_at"))
         .annotate(
             attempts=Count("pk"),
+            tokens_in=Sum("tokens_in"),
+            tokens_out=Sum("tokens_out"),
+            cache_hits=Count("pk", filter=Q(cache_hit=True)),
             cost=Sum("cost_usd"),
             triaged=Count("pk", filter=Q(is_final=True)),
             for_review=Count("pk", filter=Q(is_final=True, needs_review=True)),
@@ -170,11 +187,16 @@ def _attempts(builder: _DayBuilder, start: datetime, end: datetime) -> None:
         )
     )
     for row in rows:
-        dims = [(Dim.TOTAL, ""), (Dim.CATEGORY, row["ticket__category__slug"] or ""), _path(row["auto"])]
+        model_key = f'{row["provider"]}|{row["model"]}|{row["prompt_version"]}'
+        dims = [(Dim.TOTAL, ""), (Dim.CATEGORY, row["ticket__category__slug"] or ""), _path(row["auto"]),
+                (Dim.MODEL, model_key)]
         builder.add(
             dims,
             row["hour"],
             attempts=row["attempts"],
+            tokens_in=row["tokens_in"] or 0,
+            tokens_out=row["tokens_out"] or 0,
+            cache_hits=row["cache_hits"],
             cost_usd=Decimal(row["cost"] or 0),
             triaged=row["triaged"],
             for_review=row["for_review"],
@@ -183,6 +205,11 @@ def _attempts(builder: _DayBuilder, start: datetime, end: datetime) -> None:
             errors_validation=row["validation"],
             fallbacks=row["fallbacks"],
         )
+    reasons: Counter[str] = Counter()
+    for codes in attempts.filter(is_final=True, needs_review=True).values_list("review_reasons", flat=True):
+        reasons.update(str(code) for code in codes or [])
+    for code, count in reasons.items():
+        builder.add([(Dim.REASON, code)], None, for_review=count)
     latencies = list(
         attempts.order_by("-created_at").values_list("latency_ms", "created_at")[:LATENCY_SAMPLE]
     )
@@ -220,40 +247,28 @@ def _outcomes(builder: _DayBuilder, start: datetime, end: datetime) -> None:
         .annotate(superseded=Exists(later), hour=ExtractHour("decided_at"))
         .values_list(
             "reviewer_id", "verdict", "ai_category_slug", "final_category_slug", "ticket__category__slug",
-            "edit_distance", "seconds_to_decision", "superseded", "hour",
+            "edit_distance", "seconds_to_decision", "superseded", "hour", "reason_code",
         )
     )
-    for reviewer_id, verdict, ai_slug, final_slug, ticket_slug, distance, seconds, superseded, hour in rows:
-        decisive = verdict in DECISIVE
-        agent_dims = [(Dim.AGENT, str(reviewer_id))]
-        builder.add(
-            agent_dims + [(Dim.TOTAL, "")],
-            None,
-            decisions=1,
-            rejected=int(verdict == ReviewOutcome.Decision.REJECTED),
-            approved=int(verdict == ReviewOutcome.Decision.APPROVED),
-            edited=int(verdict == ReviewOutcome.Decision.APPROVED and bool(distance)),
-        )
+    for reviewer_id, verdict, ai_slug, final_slug, ticket_slug, distance, seconds, superseded, hour, reason_code in rows:
+        agent = [(Dim.AGENT, str(reviewer_id))]
+        approved = verdict == ReviewOutcome.Decision.APPROVED
+        rejected = verdict == ReviewOutcome.Decision.REJECTED
+        builder.add(agent, None, decisions=1, rejected=int(rejected), approved=int(approved),
+                    edited=int(approved and bool(distance)))
         if seconds is not None:
-            builder.add(
-                agent_dims + [(Dim.TOTAL, ""), (Dim.CATEGORY, ticket_slug or ""), _path(False)],
-                None,
-                handled=1,
-                handling_seconds=float(seconds),
-            )
-            histogram = builder.slice(Dim.AGENT, str(reviewer_id)).handling_histogram
-            bucket = handling_bucket(float(seconds))
-            if len(histogram) <= bucket:
-                histogram.extend([0] * (bucket + 1 - len(histogram)))
-            histogram[bucket] += 1
-        if decisive and ai_slug and not superseded:
-            builder.add(
-                [(Dim.TOTAL, ""), (Dim.CATEGORY, ai_slug)],
-                hour,
-                judged=1,
-                agreed=int(ai_slug == final_slug),
-                overridden=int(ai_slug != final_slug),
-            )
+            builder.add(agent + [(Dim.TOTAL, ""), (Dim.CATEGORY, ticket_slug or ""), _path(False)], None,
+                        handled=1, handling_seconds=float(seconds))
+            _histogram_add(builder.slice(Dim.AGENT, str(reviewer_id)).handling_histogram,
+                           handling_bucket(float(seconds)))
+        if verdict not in DECISIVE or not ai_slug or superseded:
+            continue
+        builder.add([(Dim.TOTAL, ""), (Dim.CATEGORY, ai_slug)], hour, judged=1, agreed=int(ai_slug == final_slug),
+                    overridden=int(ai_slug != final_slug), rejected=int(rejected), approved=int(approved))
+        if rejected:
+            builder.add([(Dim.REJECT_REASON, reason_code)], None, rejected=1)
+        if approved and distance is not None:
+            _histogram_add(builder.slice(Dim.TOTAL).edit_histogram, round(float(distance) / EDIT_BUCKET))
 
 
 def _audits(builder: _DayBuilder, start: datetime, end: datetime) -> None:
@@ -342,7 +357,7 @@ def rollup_day_compute(*, day: date, now: datetime | None = None) -> int:
     _csat(builder, start, end)
     _sla_and_resolution(builder, start, end, now)
     rows = [
-        DailyRollup(day=day, hour=hour, dimension=dim, key=key[:80],
+        DailyRollup(day=day, hour=hour, dimension=dim, key=key[:200],
                     **{name: getattr(row, name) for name in SLICE_FIELDS})
         for (hour, dim, key), row in builder.slices.items()
     ]

@@ -48,14 +48,15 @@ class Series:
     label: str
     values: Sequence[float | None]
     css_class: str = "s0"
-    # One list of "x,y x,y ..." per unbroken run of values (a missing day breaks the line).
+    # One "x,y x,y ..." per unbroken run of values (a missing day breaks the line); a run of one
+    # point would draw nothing, so it becomes a dot.
     segments: list[str] = field(default_factory=list)
-    dots: list[tuple[float, float]] = field(default_factory=list)
+    dots: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
 class Tick:
-    position: float
+    position: str
     label: str
 
 
@@ -72,7 +73,7 @@ class Chart:
     band_upper: list[float | None] | None = None
     band_polygons: list[str] = field(default_factory=list)
     # (x, y of the lower bound, y of the upper bound): an error bar per point, visible even alone.
-    band_bars: list[tuple[float, float, float]] = field(default_factory=list)
+    band_bars: list[tuple[str, str, str]] = field(default_factory=list)
     y_ticks: list[Tick] = field(default_factory=list)
     x_ticks: list[Tick] = field(default_factory=list)
     width: int = WIDTH
@@ -130,18 +131,16 @@ class Chart:
 
         for number, series in enumerate(self.series):
             series.css_class = f"s{number % 6}"
-            run: list[str] = []
-            for index, value in enumerate(series.values):
+            run: list[tuple[str, str]] = []
+            for index, value in [*enumerate(series.values), (points, None)]:
                 if value is None:
-                    if run:
-                        series.segments.append(" ".join(run))
+                    if len(run) == 1:
+                        series.dots.append(run[0])
+                    elif run:
+                        series.segments.append(" ".join(f"{x},{y}" for x, y in run))
                     run = []
                     continue
-                x, y = round(x_of(index), 1), round(y_of(value), 1)
-                run.append(f"{x},{y}")
-                series.dots.append((x, y))
-            if run:
-                series.segments.append(" ".join(run))
+                run.append((f"{x_of(index):.1f}", f"{y_of(value):.1f}"))
         if self.band_lower is not None and self.band_upper is not None:
             run_low: list[str] = []
             run_high: list[str] = []
@@ -150,16 +149,16 @@ class Chart:
                     self._close_band(run_low, run_high)
                     run_low, run_high = [], []
                     continue
-                self.band_bars.append((round(x_of(index), 1), round(y_of(low), 1), round(y_of(high), 1)))
+                self.band_bars.append((f"{x_of(index):.1f}", f"{y_of(low):.1f}", f"{y_of(high):.1f}"))
                 run_low.append(f"{round(x_of(index), 1)},{round(y_of(low), 1)}")
                 run_high.append(f"{round(x_of(index), 1)},{round(y_of(high), 1)}")
             self._close_band(run_low, run_high)
         self.y_ticks = [
-            Tick(position=round(y_of(top * step / Y_TICKS), 1), label=value_format(top * step / Y_TICKS, self.unit))
+            Tick(position=f"{y_of(top * step / Y_TICKS):.1f}", label=value_format(top * step / Y_TICKS, self.unit))
             for step in range(Y_TICKS + 1)
         ]
         stride = max(1, math.ceil(points / MAX_X_LABELS))
-        self.x_ticks = [Tick(position=round(x_of(i), 1), label=self.labels[i]) for i in range(0, points, stride)]
+        self.x_ticks = [Tick(position=f"{x_of(i):.1f}", label=self.labels[i]) for i in range(0, points, stride)]
         return self
 
     def _close_band(self, low: list[str], high: list[str]) -> None:

@@ -11,13 +11,11 @@ Trends and the per-category, per-agent and per-path tables read the daily roll-u
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from statistics import median
 
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models import QuerySet, Sum
 
 from review.analytics.drift import DriftPanel, drift_panel
 from review.analytics.tables import TABLES, Table, agent_table, category_table, path_table
@@ -30,12 +28,15 @@ from review.analytics.windows import (
     share,
     window_for,
 )
-from review.models import AuditSample, ReviewOutcome
-from support.models import Alert, Category, OutboundMessage, Ticket
+from review.models import DailyRollup, ReviewOutcome
+from review.rollups import EDIT_BUCKET
+from support.models import Alert, Category
 from support.reasons import reason_label
 from triage.models import TriageDecision
 
 TOP_REASONS = 8
+
+Dim = DailyRollup.Dimension
 
 
 OPEN_ALERTS_LIMIT = 50
@@ -74,30 +75,25 @@ class VolumePanel:
         return share(self.for_review, self.tickets)
 
 
+def _window_rollups(window: Window, dimension: str) -> QuerySet[DailyRollup]:
+    return DailyRollup.objects.filter(
+        dimension=dimension, hour=DailyRollup.WHOLE_DAY, day__gte=window.first_day, day__lte=window.last_day
+    )
+
+
 def volume_panel(*, window: Window) -> VolumePanel:
-    """Tickets created in the window; auto-replied = an automatic reply to the customer exists
-    (team notifications are also ``auto_submitted`` and do not count); sent for review = the
-    final decision said a human must look."""
-    auto_reply = OutboundMessage.objects.filter(ticket=OuterRef("pk"), auto_submitted=True).exclude(
-        kind=OutboundMessage.Kind.NOTIFICATION
+    """Tickets created on the window's days; auto-replied = automatic replies to customers sent
+    (team notifications excluded); sent for review = final decisions saying a human must look.
+    Two queries over the roll-ups (``review.rollups``)."""
+    counts = _window_rollups(window, Dim.TOTAL).aggregate(
+        tickets=Sum("tickets"), triaged=Sum("triaged"), auto_replied=Sum("auto_sent"), for_review=Sum("for_review")
     )
-    final = TriageDecision.objects.final().filter(ticket=OuterRef("pk"))
-    counts = Ticket.objects.filter(created_at__gte=window.start, created_at__lt=window.end).aggregate(
-        tickets=Count("pk"),
-        triaged=Count("pk", filter=Exists(final)),
-        auto_replied=Count("pk", filter=Exists(auto_reply)),
-        for_review=Count("pk", filter=Exists(final.filter(needs_review=True))),
+    tally = (
+        _window_rollups(window, Dim.REASON)
+        .values("key")
+        .annotate(count=Sum("for_review"))
+        .order_by("-count", "key")[:TOP_REASONS]
     )
-    # Reasons are a JSON list per decision; counting them in Python keeps this portable
-    # (PostgreSQL and SQLite) at one query of small rows.
-    reason_lists = TriageDecision.objects.final().filter(
-        needs_review=True,
-        ticket__created_at__gte=window.start,
-        ticket__created_at__lt=window.end,
-    ).values_list("review_reasons", flat=True)
-    tally: Counter[str] = Counter()
-    for reasons in reason_lists:
-        tally.update(str(code) for code in reasons or [])
     for_review = counts["for_review"] or 0
     return VolumePanel(
         tickets=counts["tickets"] or 0,
@@ -105,13 +101,9 @@ def volume_panel(*, window: Window) -> VolumePanel:
         auto_replied=counts["auto_replied"] or 0,
         for_review=for_review,
         reasons=[
-            ReasonCount(
-                code=code,
-                label=reason_label(code),
-                count=count,
-                share=share(count, for_review),
-            )
-            for code, count in tally.most_common(TOP_REASONS)
+            ReasonCount(code=row["key"], label=reason_label(row["key"]), count=row["count"],
+                        share=share(row["count"], for_review))
+            for row in tally
         ],
     )
 
@@ -156,78 +148,64 @@ class QualityPanel:
         return share(self.rejected, self.judged)
 
 
+def _median_from_counts(counts: list[int], step: float) -> float | None:
+    """The median of values counted per ``step`` (``counts[i]`` values equal to ``i * step``)."""
+    total = sum(counts)
+    if not total:
+        return None
+    wanted = [(total - 1) // 2, total // 2]  # the middle one or two, 0-based
+    found: list[float] = []
+    seen = 0
+    for index, count in enumerate(counts):
+        while wanted and wanted[0] < seen + count:
+            found.append(index * step)
+            wanted.pop(0)
+        seen += count
+    return sum(found) / len(found)
+
+
 def quality_panel(*, window: Window) -> QualityPanel:
-    """Reviewer verdicts decided in the window and audit grades given in it.
+    """Reviewer verdicts decided on the window's days and audit grades given on them.
 
     A ticket counts once, by its latest decisive outcome (as ``calibrate_thresholds`` reads the
-    evidence): a correction followed by an approval is one disagreement, not two."""
-    later_verdict = ReviewOutcome.objects.filter(
-        ticket=OuterRef("ticket"), verdict__in=DECISIVE_VERDICTS, pk__gt=OuterRef("pk")
-    )
-    outcomes = (
-        ReviewOutcome.objects.filter(
-            decided_at__gte=window.start, decided_at__lt=window.end, verdict__in=DECISIVE_VERDICTS
-        )
-        .exclude(ai_category_slug="")
-        .exclude(Exists(later_verdict))
-    )
-    reasons = ReviewOutcome.Reason
-    aggregates = outcomes.aggregate(
-        judged=Count("pk"),
-        agreed=Count("pk", filter=Q(final_category_slug=F("ai_category_slug"))),
-        rejected=Count("pk", filter=Q(verdict=ReviewOutcome.Decision.REJECTED)),
-        **{
-            f"reject_{code}": Count("pk", filter=Q(verdict=ReviewOutcome.Decision.REJECTED, reason_code=code))
-            for code in [*reasons.values, ""]
-        },
-    )
+    evidence): a correction followed by an approval is one disagreement, not two. Edit distances
+    are counted to 0.01 (``EDIT_BUCKET``), the precision the page shows."""
+    totals = _window_rollups(window, Dim.TOTAL)
+    aggregates = totals.aggregate(judged=Sum("judged"), agreed=Sum("agreed"), rejected=Sum("rejected"))
     judged = aggregates["judged"] or 0
-    labels = dict(reasons.choices) | {"": "No reason given"}
+    labels = dict(ReviewOutcome.Reason.choices) | {"": "No reason given"}
     rejects = [
-        RejectReason(code=code, label=labels[code], count=count, rate=share(count, judged))
-        for code in [*reasons.values, ""]
-        if (count := aggregates[f"reject_{code}"] or 0)
+        RejectReason(code=row["key"], label=labels.get(row["key"], row["key"]), count=row["count"],
+                     rate=share(row["count"], judged))
+        for row in _window_rollups(window, Dim.REJECT_REASON).values("key").annotate(count=Sum("rejected"))
+        if row["count"]
     ]
     rejects.sort(key=lambda row: (-row.count, row.code))
-    edit_distances = [
-        float(distance)
-        for distance in outcomes.filter(verdict=ReviewOutcome.Decision.APPROVED, edit_distance__isnull=False)
-        .order_by("-decided_at")
-        .values_list("edit_distance", flat=True)[:SAMPLE_LIMIT]
-        if distance is not None
-    ]
-    braked = Category.objects.filter(slug=OuterRef("category_slug"), braked=True)
-    audit_rows = (
-        AuditSample.objects.filter(graded_at__gte=window.start, graded_at__lt=window.end)
-        .exclude(grade="")
-        .annotate(braked=Exists(braked))
-        .values("category_slug", "braked")
-        .annotate(
-            graded=Count("pk"),
-            incorrect=Count("pk", filter=Q(grade=AuditSample.Grade.INCORRECT)),
-        )
-        .order_by("category_slug")
-    )
+    edits: list[int] = []
+    for histogram in totals.values_list("edit_histogram", flat=True):
+        for index, count in enumerate(histogram or []):
+            if len(edits) <= index:
+                edits.extend([0] * (index + 1 - len(edits)))
+            edits[index] += int(count)
+    braked_slugs = list(Category.objects.filter(braked=True).order_by("slug").values_list("slug", flat=True))
     audits = [
-        AuditRow(
-            category_slug=row["category_slug"],
-            graded=row["graded"],
-            incorrect=row["incorrect"],
-            braked=bool(row["braked"]),
-        )
-        for row in audit_rows
+        AuditRow(category_slug=row["key"], graded=row["graded"], incorrect=row["incorrect"],
+                 braked=row["key"] in braked_slugs)
+        for row in _window_rollups(window, Dim.CATEGORY)
+        .values("key")
+        .annotate(graded=Sum("audited"), incorrect=Sum("audit_incorrect"))
+        .filter(graded__gt=0)
     ]
     # Worst first: a manager reads the top rows.
     audits.sort(key=lambda row: (-(row.error or 0), -row.graded, row.category_slug))
     audited = {row.category_slug for row in audits}
-    braked_slugs = Category.objects.filter(braked=True).order_by("slug").values_list("slug", flat=True)
     return QualityPanel(
         judged=judged,
         agreed=aggregates["agreed"] or 0,
         rejected=aggregates["rejected"] or 0,
         rejects=rejects,
-        approved_edits=len(edit_distances),
-        median_edit_distance=median(edit_distances) if edit_distances else None,
+        approved_edits=sum(edits),
+        median_edit_distance=_median_from_counts(edits, EDIT_BUCKET),
         audits=audits,
         braked_without_audits=[slug for slug in braked_slugs if slug not in audited],
     )
@@ -267,33 +245,34 @@ def cost_panel(*, window: Window) -> CostPanel:
     """Every triage attempt in the window costs money, so cost and tokens sum all attempts
     (retries and fallbacks included); per ticket divides by the final decisions (one per triaged
     ticket). Latency percentiles are over the newest ``SAMPLE_LIMIT`` attempts."""
-    attempts = TriageDecision.objects.filter(created_at__gte=window.start, created_at__lt=window.end)
     grouped = (
-        attempts.values("provider", "model", "prompt_version")
+        _window_rollups(window, Dim.MODEL)
+        .values("key")
         .annotate(
-            attempts=Count("pk"),
-            finals=Count("pk", filter=Q(is_final=True)),
+            attempts=Sum("attempts"),
+            finals=Sum("triaged"),
             cost=Sum("cost_usd"),
             tokens_in_sum=Sum("tokens_in"),
             tokens_out_sum=Sum("tokens_out"),
-            cache_hits=Count("pk", filter=Q(cache_hit=True)),
+            cache_hits=Sum("cache_hits"),
         )
-        .order_by("provider", "model", "prompt_version")
+        .order_by("key")
     )
-    rows = [
-        CostRow(
-            provider=row["provider"],
-            model=row["model"],
-            prompt_version=row["prompt_version"],
-            attempts=row["attempts"],
-            finals=row["finals"],
-            cost_usd=Decimal(row["cost"] or 0),
-            tokens_in=row["tokens_in_sum"] or 0,
-            tokens_out=row["tokens_out_sum"] or 0,
-            cache_hits=row["cache_hits"],
-        )
-        for row in grouped
-    ]
+    rows = []
+    for group in grouped:
+        provider, model, prompt_version = ([*group["key"].split("|", 2), "", ""])[:3]
+        rows.append(CostRow(
+            provider=provider,
+            model=model,
+            prompt_version=prompt_version,
+            attempts=group["attempts"] or 0,
+            finals=group["finals"] or 0,
+            cost_usd=Decimal(group["cost"] or 0),
+            tokens_in=group["tokens_in_sum"] or 0,
+            tokens_out=group["tokens_out_sum"] or 0,
+            cache_hits=group["cache_hits"] or 0,
+        ))
+    attempts = TriageDecision.objects.filter(created_at__gte=window.start, created_at__lt=window.end)
     latencies = list(
         attempts.order_by("-created_at", "-pk").values_list("provider", "model", "prompt_version", "latency_ms")[
             :SAMPLE_LIMIT

@@ -12,13 +12,11 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Sum
-from django.utils import timezone
 
 from review.analytics.charts import ratio, value_format
 from review.analytics.trends import cost_per_resolved, trends_build
@@ -84,10 +82,9 @@ def _raw(cell: Cell) -> str:
 
 
 def _window_rows(window: Window, dimension: str) -> dict[str, dict[str, Any]]:
-    first = timezone.localdate(window.end) - timedelta(days=window.days - 1)
     grouped = (
         DailyRollup.objects.filter(
-            dimension=dimension, hour=DailyRollup.WHOLE_DAY, day__gte=first, day__lte=timezone.localdate(window.end)
+            dimension=dimension, hour=DailyRollup.WHOLE_DAY, day__gte=window.first_day, day__lte=window.last_day
         )
         .values("key")
         .annotate(**{name: Sum(name) for name in SUMMED})
@@ -149,11 +146,10 @@ def _median_from_histogram(counts: list[int]) -> float | None:
 
 
 def agent_table(*, window: Window) -> Table:
-    first = timezone.localdate(window.end) - timedelta(days=window.days - 1)
     rows_by_agent: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(SUMMED, 0.0))
     histograms: dict[str, list[int]] = defaultdict(list)
     for row in DailyRollup.objects.filter(
-        dimension=Dim.AGENT, hour=DailyRollup.WHOLE_DAY, day__gte=first, day__lte=timezone.localdate(window.end)
+        dimension=Dim.AGENT, hour=DailyRollup.WHOLE_DAY, day__gte=window.first_day, day__lte=window.last_day
     ).values("key", "handling_histogram", *SUMMED):
         totals = rows_by_agent[row["key"]]
         for name in SUMMED:

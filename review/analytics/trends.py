@@ -13,12 +13,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.utils import timezone
 
 from review.analytics.charts import Chart, Series, ratio, ratios
 from review.analytics.windows import Window
 from review.models import DailyRollup
-from triage.statistics import error_lower_bound, error_upper_bound
+from triage.statistics import error_upper_bounds
 
 Dim = DailyRollup.Dimension
 
@@ -48,9 +47,24 @@ class Trends:
     today: Chart
 
 
+def _error_bounds(errors: list[float], totals: list[float]) -> tuple[list[float | None], list[float | None]]:
+    """Per day, the one-sided Clopper-Pearson bounds of triage/statistics.py, in two vectorised
+    calls: a lower bound on the error is one minus the upper bound on the correct share
+    (Beta quantiles are symmetric), and is 0 without errors, like ``error_lower_bound``."""
+    import numpy as np
+
+    error_array, total_array = np.array(errors), np.array(totals)
+    upper = error_upper_bounds(errors=error_array, totals=total_array)
+    lower = 1.0 - error_upper_bounds(errors=total_array - error_array, totals=total_array)
+    lower[error_array <= 0] = 0.0
+    return (
+        [float(value) if total else None for value, total in zip(lower, totals, strict=True)],
+        [float(value) if total else None for value, total in zip(upper, totals, strict=True)],
+    )
+
+
 def _window_days(window: Window) -> list[date]:
-    last = timezone.localdate(window.end)
-    return [last - timedelta(days=offset) for offset in range(window.days - 1, -1, -1)]
+    return [window.last_day - timedelta(days=offset) for offset in range(window.days - 1, -1, -1)]
 
 
 def trends_build(*, window: Window) -> Trends:
@@ -82,8 +96,7 @@ def trends_build(*, window: Window) -> Trends:
     good, bad = column("csat_good"), column("csat_bad")
     cost = column("cost_usd")
     handling, resolved = column("handling_seconds"), column("resolved")
-    lower = [error_lower_bound(errors=int(e), total=int(n)) if n else None for e, n in zip(incorrect, audited, strict=True)]
-    upper = [error_upper_bound(errors=int(e), total=int(n)) if n else None for e, n in zip(incorrect, audited, strict=True)]
+    lower, upper = _error_bounds(incorrect, audited)
     charts = [
         Chart("trend-volume", "Tickets by channel", "count", labels,
               [Series(channel or "unknown", [float(per_day.get(day, 0)) for day in days])
@@ -119,7 +132,7 @@ def trends_build(*, window: Window) -> Trends:
 
 
 def _today_chart(window: Window) -> Chart:
-    today = timezone.localdate(window.end)
+    today = window.last_day
     per_hour = dict(
         DailyRollup.objects.filter(day=today, dimension=Dim.TOTAL, hour__gte=0).values_list("hour", "tickets")
     )

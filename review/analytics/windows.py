@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
@@ -60,6 +60,15 @@ class Window:
     @property
     def has_baseline(self) -> bool:
         return self.days > RECENT_DAYS
+
+    @property
+    def last_day(self) -> date:
+        """The window's days for the roll-ups: ``days`` local dates ending today."""
+        return timezone.localdate(self.end)
+
+    @property
+    def first_day(self) -> date:
+        return self.last_day - timedelta(days=self.days - 1)
 
 
 def window_for(*, days: int, now: datetime | None = None) -> Window:

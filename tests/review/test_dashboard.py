@@ -14,13 +14,16 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from review.analytics import dashboard
 from review.analytics.drift import population_stability_index
+from review.analytics.windows import window_days_parse
 from review.models import AuditSample, ReviewOutcome
+from review.rollups import rollup_backfill
 from support.models import Alert, Category, Customer, OutboundMessage, Team, Ticket
 from triage.models import TriageDecision
 
@@ -132,8 +135,17 @@ def _mix(counts: dict[str, int], *, days_ago: float) -> None:
             _triaged(days_ago=days_ago, category_slug=slug)
 
 
+class RolledUpClient(Client):
+    """A manager's browser that looks after the beat job ran: the history is rolled up first."""
+
+    def get(self, path: str, data: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        rollup_backfill(days=window_days_parse((data or {}).get("days")))
+        return super().get(path, data, **kwargs)
+
+
 @pytest.fixture
-def manager_client(client: Any, manager_user: Any) -> Any:
+def manager_client(manager_user: Any) -> Any:
+    client = RolledUpClient()
     client.force_login(manager_user)
     return client
 
@@ -242,6 +254,7 @@ def test_a_correction_then_an_approval_counts_once_as_a_disagreement(manager_cli
         edit_distance=0.05,
     )
     _outcome(agent_user, verdict="approved", edit_distance=0.0)
+    rollup_backfill(days=30)
 
     quality = dashboard.dashboard_build(days=30).quality
 
@@ -278,6 +291,7 @@ def test_cost_per_ticket_tokens_cache_and_latency_percentiles(manager_client: An
     _decision(first, cost_usd=Decimal("0.002"), tokens_in=120, tokens_out=40, latency_ms=300)
     _triaged(cost_usd=Decimal("0.003"), tokens_in=80, tokens_out=30, latency_ms=500, cache_hit=True)
     _triaged(provider="local", model="svm", prompt_version="", latency_ms=20)
+    rollup_backfill(days=30)
 
     board = dashboard.dashboard_build(days=30)
 
