@@ -129,6 +129,30 @@ def generate(args: argparse.Namespace) -> None:
     print(f"generated {args.tickets:,} tickets in {time.perf_counter() - started:.0f}s", file=sys.stderr)
 
 
+def panel_timings() -> str:
+    """Where the page's time goes: each builder of ``dashboard_build`` alone."""
+    import statistics
+
+    from review.analytics import dashboard, tables, trends
+    from review.analytics.windows import window_for
+
+    window = window_for(days=90)
+    builders = {
+        "volume": dashboard.volume_panel, "quality": dashboard.quality_panel, "cost": dashboard.cost_panel,
+        "drift": dashboard.drift_panel, "trends": trends.trends_build, "categories": tables.category_table,
+        "agents": tables.agent_table, "paths": tables.path_table,
+    }
+    parts = []
+    for name, build in builders.items():
+        samples = []
+        for _ in range(5):
+            started = time.perf_counter()
+            build(window=window)
+            samples.append((time.perf_counter() - started) * 1000)
+        parts.append(f"{name} {statistics.median(samples):.0f}")
+    return ", ".join(parts)
+
+
 def main() -> None:
     args = parse_args()
     database_ensure(args)
@@ -166,6 +190,7 @@ def main() -> None:
         queries = (f"{result['queries_min']}" if result["queries_min"] == result["queries_max"]
                    else f"{result['queries_min']}–{result['queries_max']}")
         print(f"| {name} | {result['p50']:.1f} | {result['p95']:.1f} | {result['max']:.1f} | {queries} |", flush=True)
+    print("\nper panel, 90 days (median of 5 calls, ms):", panel_timings(), flush=True)
     print(f"\nbeat job (rollups_refresh: today, yesterday, day -8): {refresh_ms:.0f} ms")
     print(f"uptime: {os.popen('uptime').read().strip()}")
 

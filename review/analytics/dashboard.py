@@ -274,7 +274,9 @@ def cost_panel(*, window: Window) -> CostPanel:
         ))
     attempts = TriageDecision.objects.filter(created_at__gte=window.start, created_at__lt=window.end)
     latencies = list(
-        attempts.order_by("-created_at", "-pk").values_list("provider", "model", "prompt_version", "latency_ms")[
+        # Newest first by the created_at index alone (no tie-break): at a million rows a second sort
+        # key would sort the whole window before the LIMIT.
+        attempts.order_by("-created_at").values_list("provider", "model", "prompt_version", "latency_ms")[
             :SAMPLE_LIMIT
         ]
     )

@@ -298,3 +298,16 @@ def test_the_seven_day_window_starts_six_days_before_today(manager_client: Any) 
 
     assert rows[1][0] == (timezone.localdate() - timedelta(days=6)).isoformat()
     assert rows[-1][0] == timezone.localdate().isoformat()
+
+
+def test_a_missing_day_breaks_the_line_and_a_lone_point_becomes_a_dot() -> None:
+    from review.analytics.charts import Chart, Series
+
+    chart = Chart("c", "Chart", "percent", ["d1", "d2", "d3", "d4", "d5"],
+                  [Series("s", [0.5, 1.0, None, 0.25, None])]).layout()
+
+    series = chart.series[0]
+    assert len(series.segments) == 1 and len(series.segments[0].split()) == 2
+    assert len(series.dots) == 1
+    assert chart.y_ticks[-1].label == "100.0%" and chart.y_ticks[0].label == "0.0%"
+    assert chart.table_rows[2] == ["d3", "—"]
