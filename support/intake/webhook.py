@@ -34,6 +34,7 @@ from support.intake.services import (
 )
 from support.intake.signatures import SignatureError, signature_verify
 from support.models import ApiToken, WebhookSource
+from support.models.intake import RESERVED_SOURCE_NAMES
 
 MAX_JSON_DEPTH = 32
 
@@ -202,7 +203,9 @@ class TicketCollectionView(APIView):
 
         limit: int | None
         if isinstance(request.auth, ApiToken):
-            source = request.auth.name
+            source = request.auth.source  # the token's binding, never a name the body could choose
+            if not source or source in RESERVED_SOURCE_NAMES:
+                return _error(403, "This token is not bound to a ticket source; issue a new one.")
             limit = WebhookSource.objects.filter(name=source).values_list("rate_limit_per_minute", flat=True).first()
         else:
             try:
