@@ -195,7 +195,7 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def json_content_type(request: HttpRequest) -> bool:
     """Is the body declared as JSON (``application/json``, any parameters)?"""
-    return request.content_type.strip().lower() == "application/json"
+    return (request.content_type or "").strip().lower() == "application/json"
 
 
 def _json_load(body: bytes) -> Any:
