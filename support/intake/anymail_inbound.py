@@ -18,10 +18,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from anymail.exceptions import AnymailConfigurationError
 from anymail.signals import AnymailInboundEvent, inbound
 from anymail.utils import get_anymail_setting
+from django.db import DatabaseError
 from django.dispatch import receiver
-from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotFound
 
 from support.intake.email_ingest import email_ingest
 
@@ -38,14 +40,25 @@ def webhook_secret_configured() -> bool:
 
 
 def webhook_secret_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Refuse the anymail view's every request (404, nothing written) while no secret is set."""
+    """Refuse the anymail view's every request (404, nothing written) while no secret is set; a
+    404 too for an ESP whose own settings are missing, and a 400 for a payload anymail can't parse
+    (both were 500s: issue 13, point 5). Database errors stay 500s so the ESP retries."""
 
     @functools.wraps(view)  # keeps csrf_exempt and login_not_required, set on the view function
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not webhook_secret_configured():
             logger.warning("refused %s %s: %s", request.method, request.path, INBOUND_OFF)
             return HttpResponseNotFound(INBOUND_OFF, content_type="text/plain")
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except AnymailConfigurationError as exc:  # this ESP's own key (e.g. a signing key) is not set
+            logger.warning("refused %s %s: ESP not configured: %s", request.method, request.path, exc)
+            return HttpResponseNotFound("This ESP's inbound webhook is not configured.", content_type="text/plain")
+        except DatabaseError:
+            raise  # nothing was stored: a 500 makes the ESP retry later
+        except Exception:  # anymail parses each ESP's payload without guarding against junk
+            logger.warning("malformed payload on %s", request.path, exc_info=True)
+            return HttpResponseBadRequest("Malformed inbound payload.", content_type="text/plain")
 
     return guarded
 

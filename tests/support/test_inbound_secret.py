@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.core.checks import run_checks
+from django.test import Client
 
 from support.intake.anymail_inbound import inbound_warn_if_off
 from support.models import InboundEmail, Message, Ticket
@@ -96,3 +97,20 @@ def test_check_deploy_warns_when_no_sender_can_ever_be_verified(settings: Any) -
     assert "support.W001" in _deploy_check_ids()
     settings.EMAIL_AUTHSERV_IDS = ["mx.switchboard.example"]
     assert "support.W001" not in _deploy_check_ids()
+
+
+ESPS = ["amazon_ses", "brevo", "mailersend", "mailgun", "mailjet", "mailtrap", "postal", "postmark", "resend",
+        "sendgrid", "sparkpost"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("esp", ESPS)
+@pytest.mark.parametrize("body", [b"junk", b"{}", b'{"RawEmail": 5}'], ids=["not-json", "empty", "wrong-type"])
+def test_junk_with_the_right_secret_is_never_a_500(settings, esp, body):
+    # A 4xx, or a 200 when anymail finds no message in it (an empty one is quarantined): never a ticket.
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "esp-user:esp-password"}
+    client = Client(raise_request_exception=False)
+    response = client.post(f"/anymail/{esp}/inbound/", data=body, content_type="application/json",
+                           headers=basic("esp-user:esp-password"))
+    assert response.status_code < 500
+    assert not Ticket.objects.exists()
