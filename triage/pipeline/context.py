@@ -73,15 +73,15 @@ def context_build(*, ticket_id: int, started: datetime) -> PreparedRun:
     # recent texts, and the KB search takes it as is.
     ticket_vector = _ticket_embedding(classifier_text)
     prediction = _local_prediction(classifier_text)
+    categories = list(Category.objects.select_related("default_team").order_by("slug"))
     high_stakes_probability = None
     if prediction is not None:
-        high_stakes = set(Category.objects.filter(high_stakes=True).values_list("slug", flat=True))
+        high_stakes = {c.slug for c in categories if c.high_stakes}
         high_stakes_probability = round(
             sum(p for slug, p in prediction.probabilities.items() if slug in high_stakes), 6
         )
 
     prompt = prompt_load()
-    categories = list(Category.objects.select_related("default_team").order_by("slug"))
     teams = list(Team.objects.order_by("slug"))
     kb_hits = _kb_hits(classifier_text, ticket_vector)
     (red_subject, red_body), redaction = pii_redact([subject, body], customer_name=ticket.customer.name)
