@@ -8,9 +8,11 @@ import hashlib
 import hmac
 import json
 import time
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 
 from support.intake.email_ingest import email_ingest, quarantine_reprocess
@@ -202,3 +204,17 @@ def test_the_policy_never_auto_answers_an_unverified_sender(automatable, fake_ll
         assert not OutboundMessage.objects.filter(ticket=ticket).exists()
     else:
         assert OutboundMessage.objects.filter(ticket=ticket, auto_submitted=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_ingest_email_reads_our_own_mtas_verdict_on_a_raw_file(tmp_path, answered_ticket):
+    # Raw mail delivered by our MTA to a file: its Authentication-Results is the verdict.
+    path = tmp_path / "forged.eml"
+    path.write_bytes(with_results(forged_reply(answered_ticket), FAILING))
+    out = StringIO()
+
+    call_command("ingest_email", str(path), stdout=out)
+
+    forged = Ticket.objects.exclude(pk=answered_ticket.pk).get()
+    assert f"created ticket={forged.pk} (sender_unverified)" in out.getvalue()
+    assert InboundEmail.objects.get(ticket=forged).sender_auth == "fail"
