@@ -218,3 +218,26 @@ def test_ingest_email_reads_our_own_mtas_verdict_on_a_raw_file(tmp_path, answere
     forged = Ticket.objects.exclude(pk=answered_ticket.pk).get()
     assert f"created ticket={forged.pk} (sender_unverified)" in out.getvalue()
     assert InboundEmail.objects.get(ticket=forged).sender_auth == "fail"
+
+
+@pytest.mark.django_db
+def test_a_forged_bounce_or_auto_reply_changes_nothing(answered_ticket):
+    outbound = answered_ticket.outbound_messages.get()
+    bounce = (b"From: MAILER-DAEMON@example.com\r\nReturn-Path: <>\r\nSubject: Undelivered\r\n"
+              b"Message-ID: <bounce@attacker.example>\r\nIn-Reply-To: " + outbound.email_message_id.encode()
+              + b"\r\n\r\nUser unknown\r\n")
+    auto_reply = forged_reply(answered_ticket).replace(b"Subject:", b"Auto-Submitted: auto-replied\r\nSubject:")
+
+    for raw in (bounce, auto_reply):
+        result = email_ingest(raw=with_results(raw, FAILING), route="file")
+        assert result.outcome == "ignored" and "sender authentication failed" in result.reason
+
+    outbound.refresh_from_db()
+    assert outbound.status == OutboundMessage.Status.SENT
+    assert answered_ticket.messages.count() == 1
+
+    # The same bounce, authenticated, still marks the reply bounced
+    email_ingest(raw=with_results(bounce.replace(b"<bounce@", b"<bounce2@"),
+                                  f"{MX}; dmarc=pass header.from=example.com"), route="file")
+    outbound.refresh_from_db()
+    assert outbound.status == OutboundMessage.Status.BOUNCED
