@@ -123,7 +123,7 @@ def _ingest_parsed(*, parsed: ParsedEmail, raw: bytes, sha256: str, route: str, 
 
         if parsed.automated_reasons:
             return _ingest_automated(parsed=parsed, raw=raw, sha256=sha256, route=route,
-                                     source_ref=source_ref, inbound=inbound)
+                                     source_ref=source_ref, inbound=inbound, verdict=verdict)
 
         if _sender_over_quota(sender=parsed.from_email):
             return _record_only(raw=raw, sha256=sha256, route=route, source_ref=source_ref, inbound=inbound,
@@ -261,10 +261,14 @@ def _reply_append(*, ticket: Ticket, parsed: ParsedEmail) -> Message:
 
 
 def _ingest_automated(*, parsed: ParsedEmail, raw: bytes, sha256: str, route: str, source_ref: str,
-                      inbound: InboundEmail | None) -> IngestResult:
+                      inbound: InboundEmail | None, verdict: SenderVerdict) -> IngestResult:
     reason = "; ".join(parsed.automated_reasons)
     ticket_id: int | None = None
-    if parsed.is_bounce:
+    if verdict.result == "fail":
+        # A robot's message whose sender failed authentication changes nothing: a forged bounce
+        # must not mark a reply undelivered, a forged auto-reply must not join a customer's ticket.
+        reason += f"; sender authentication failed ({verdict.detail}): recorded only"
+    elif parsed.is_bounce:
         bounced = list(
             OutboundMessage.objects.filter(email_message_id__in=parsed.bounced_message_ids + parsed.thread_ids)
         )

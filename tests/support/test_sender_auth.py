@@ -8,9 +8,11 @@ import hashlib
 import hmac
 import json
 import time
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 
 from support.intake.email_ingest import email_ingest, quarantine_reprocess
@@ -202,3 +204,40 @@ def test_the_policy_never_auto_answers_an_unverified_sender(automatable, fake_ll
         assert not OutboundMessage.objects.filter(ticket=ticket).exists()
     else:
         assert OutboundMessage.objects.filter(ticket=ticket, auto_submitted=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_ingest_email_reads_our_own_mtas_verdict_on_a_raw_file(tmp_path, answered_ticket):
+    # Raw mail delivered by our MTA to a file: its Authentication-Results is the verdict.
+    path = tmp_path / "forged.eml"
+    path.write_bytes(with_results(forged_reply(answered_ticket), FAILING))
+    out = StringIO()
+
+    call_command("ingest_email", str(path), stdout=out)
+
+    forged = Ticket.objects.exclude(pk=answered_ticket.pk).get()
+    assert f"created ticket={forged.pk} (sender_unverified)" in out.getvalue()
+    assert InboundEmail.objects.get(ticket=forged).sender_auth == "fail"
+
+
+@pytest.mark.django_db
+def test_a_forged_bounce_or_auto_reply_changes_nothing(answered_ticket):
+    outbound = answered_ticket.outbound_messages.get()
+    bounce = (b"From: MAILER-DAEMON@example.com\r\nReturn-Path: <>\r\nSubject: Undelivered\r\n"
+              b"Message-ID: <bounce@attacker.example>\r\nIn-Reply-To: " + outbound.email_message_id.encode()
+              + b"\r\n\r\nUser unknown\r\n")
+    auto_reply = forged_reply(answered_ticket).replace(b"Subject:", b"Auto-Submitted: auto-replied\r\nSubject:")
+
+    for raw in (bounce, auto_reply):
+        result = email_ingest(raw=with_results(raw, FAILING), route="file")
+        assert result.outcome == "ignored" and "sender authentication failed" in result.reason
+
+    outbound.refresh_from_db()
+    assert outbound.status == OutboundMessage.Status.SENT
+    assert answered_ticket.messages.count() == 1
+
+    # The same bounce, authenticated, still marks the reply bounced
+    email_ingest(raw=with_results(bounce.replace(b"<bounce@", b"<bounce2@"),
+                                  f"{MX}; dmarc=pass header.from=example.com"), route="file")
+    outbound.refresh_from_db()
+    assert outbound.status == OutboundMessage.Status.BOUNCED
