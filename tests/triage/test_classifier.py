@@ -144,8 +144,13 @@ def test_train_classifier_stores_a_versioned_model_with_metadata_and_activates_i
 
     out = capsys.readouterr().out
     assert (
-        "held-out accuracy:" in out and "threshold:" in out and "expected automation rate:" in out
+        "held-out accuracy:" in out and "thresholds: per category" in out
+        and "expected automation rate:" in out
     )
+    # The last line is the one-line summary: accuracy, automated share estimate, seconds.
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("trained 'demo': accuracy ") and "(estimate)" in summary
+    assert summary.endswith("s")
     versions = classifier.classifier_versions(name="demo")
     assert len(versions) == 1
     metadata = json.loads(
@@ -155,9 +160,9 @@ def test_train_classifier_stores_a_versioned_model_with_metadata_and_activates_i
     assert len(metadata["training_set_sha256"]) == 64
     assert metadata["created_at"].endswith("Z")
     assert 0 <= metadata["metrics"]["heldout_accuracy"] <= 1
-    assert metadata["threshold"] == pytest.approx(
-        float(out.split("threshold: ")[1].split()[0]), abs=1e-4
-    )
+    assert sorted(metadata["thresholds"]) == metadata["labels"]
+    assert all(0 < value <= 1.01 for value in metadata["thresholds"].values())
+    assert metadata["calibration"]["scales"] and 0 <= metadata["metrics"]["heldout_ece"] <= 1
     active = classifier.active_classifier()
     assert active is not None
     assert active.model_version == metadata["version"]
@@ -262,7 +267,9 @@ def test_classify_writes_one_row_per_input_with_automate_from_the_threshold(
     assert [row["label"] for row in rows[:3]] == ["card_arrival", "change_pin", "transfer_timing"]
     for row in rows:
         assert row["automate"] == (
-            "true" if float(row["confidence"]) >= trained_classifier.threshold else "false"
+            "true"
+            if float(row["confidence"]) >= trained_classifier.threshold_for(row["label"])
+            else "false"
         )
 
 
@@ -333,24 +340,28 @@ def test_train_from_reviews_uses_the_reviewers_final_category(
     assert model.metadata["rows"] == 24 and model.metadata["source"] == "reviews"
 
 
-def test_the_fast_path_gives_scikit_learns_probabilities(
+def test_probabilities_are_the_softmax_of_the_scaled_margins(
     trained_classifier: Any, tmp_path: Path, settings: Any
 ) -> None:
+    from scipy.special import softmax
+
     texts = ["my card has not arrived", "change my pin please", "refund?", "", "zzz qqq"]
-    assert trained_classifier._fast is not None
-    fast = trained_classifier._fast.predict_proba(texts)
-    slow = trained_classifier.pipeline.predict_proba(texts)
-    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-12)
-    # Two classes take scikit-learn's binary branch.
+    (scale,) = trained_classifier.scales
+    margins = trained_classifier.pipeline.decision_function(texts)
+    np.testing.assert_allclose(
+        trained_classifier.predict_proba(texts), softmax(scale * margins, axis=1), atol=1e-9
+    )
+    # Two classes: LinearSVC gives one margin column, the model still one column per class.
     settings.CLASSIFIER_DIR = tmp_path / "models"
     two, labels = small_training_rows(labels=("card_arrival", "change_pin"), per_label=20)
     classifier.classifier_train(texts=two, labels=labels, name="two", target_error=0.1, cv_folds=2,
                                 embeddings=False)
     binary = classifier.active_classifier()
-    assert binary is not None and binary._fast is not None
-    np.testing.assert_allclose(
-        binary.predict_proba(texts), binary.pipeline.predict_proba(texts), rtol=1e-9, atol=1e-12
-    )
+    assert binary is not None
+    probabilities = binary.predict_proba(texts)
+    assert probabilities.shape == (5, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    assert binary.predict("my card has not arrived").label == "card_arrival"
 
 
 def test_the_sentence_encoder_puts_paraphrases_close_and_other_topics_far() -> None:
@@ -363,7 +374,9 @@ def test_the_sentence_encoder_puts_paraphrases_close_and_other_topics_far() -> N
     assert abs(float(np.linalg.norm(pin)) - 1.0) < 1e-5
 
 
-def test_by_default_the_model_averages_the_tfidf_and_embedding_halves(tmp_path: Path, settings: Any) -> None:
+def test_by_default_the_model_combines_the_tfidf_and_embedding_halves(tmp_path: Path, settings: Any) -> None:
+    from scipy.special import softmax
+
     from triage.embeddings import get_encoder
 
     # Given a model trained where the encoder is installed, without asking for anything special
@@ -371,13 +384,16 @@ def test_by_default_the_model_averages_the_tfidf_and_embedding_halves(tmp_path: 
     texts, labels = small_training_rows(labels=("card_arrival", "lost_or_stolen_card", "change_pin"), per_label=20)
     report = classifier.classifier_train(texts=texts, labels=labels, name="both", target_error=0.1, cv_folds=2)
     model = classifier.active_classifier()
-    # Then it carries both halves, says so, and predicts their average
-    assert model is not None and model.embedding_head is not None
+    # Then it carries both halves, says so, and predicts the softmax of their scaled scores
+    assert model is not None and model.embedding_head is not None and model.scales is not None
     assert "MiniLM" in report.metadata["recipe"] and report.metadata["embeddings"]
     queries = ["my card has not arrived yet", "I think someone stole my card"]
-    tfidf = model.pipeline.predict_proba(queries)
-    head = model.embedding_head.predict_proba(get_encoder().encode(queries))
-    np.testing.assert_allclose(model.predict_proba(queries), 0.5 * (tfidf + head), atol=1e-9)
+    margins = model.pipeline.decision_function(queries)
+    head = np.log(model.embedding_head.predict_proba(get_encoder().encode(queries)))
+    svm_scale, head_scale = model.scales
+    np.testing.assert_allclose(
+        model.predict_proba(queries), softmax(svm_scale * margins + head_scale * head, axis=1), atol=1e-6
+    )
     assert [p.label for p in model.predict_many(queries)] == ["card_arrival", "lost_or_stolen_card"]
 
 
