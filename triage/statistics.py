@@ -181,34 +181,40 @@ class CategoryThresholds:
     effective_above: float  # Kish effective number of automated rows behind the bound
 
 
-def _category_thresholds(
+def _shrunk_errors(
     *,
     confidences: np.ndarray,
     predicted: np.ndarray,
     wrong: np.ndarray,
     weights: np.ndarray,
-    level: float,
     categories: np.ndarray,
     grid: np.ndarray,
     prior_rows: float,
-) -> dict[str, float]:
-    """Each category's lowest grid threshold whose shrunk weighted error among its rows with
-    confidence >= t is at most ``level``."""
-    # Pooled error at every grid point: the prior each category's estimate is pulled towards.
-    above_pooled = confidences[None, :] >= grid[:, None]  # (grid, rows)
-    pooled_mass = above_pooled @ weights
-    pooled_errors = above_pooled @ (weights * wrong)
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mass, shrunk), each (len(grid), len(categories)): the weight of each category's rows with
+    confidence >= t, and their weighted error shrunk towards the pooled error at t."""
+    above = confidences[None, :] >= grid[:, None]  # (grid, rows)
+    pooled_mass = above @ weights
+    pooled_errors = above @ (weights * wrong)
     pooled_rate = np.divide(pooled_errors, pooled_mass, out=np.ones_like(pooled_mass), where=pooled_mass > 0)
-    thresholds: dict[str, float] = {}
-    for category in categories:
-        mine = predicted == category
-        above = above_pooled[:, mine]
-        mass = above @ weights[mine]
-        errors = above @ (weights[mine] * wrong[mine])
-        shrunk = (errors + prior_rows * pooled_rate) / (mass + prior_rows)
-        passing = np.flatnonzero((mass > 0) & (shrunk <= level))
-        thresholds[str(category)] = float(grid[passing[-1]]) if passing.size else NO_THRESHOLD
-    return thresholds
+    # One column per category: its rows' weights (and weighted errors), zero elsewhere.
+    membership = predicted[:, None] == categories[None, :]  # (rows, categories)
+    mass = above @ (membership * weights[:, None])
+    errors = above @ (membership * (weights * wrong)[:, None])
+    shrunk = (errors + prior_rows * pooled_rate[:, None]) / (mass + prior_rows)
+    return mass, shrunk
+
+
+def _thresholds_at(
+    *, mass: np.ndarray, shrunk: np.ndarray, level: float, categories: np.ndarray, grid: np.ndarray
+) -> dict[str, float]:
+    """Each category's lowest grid threshold whose shrunk error is at most ``level``."""
+    passing = (mass > 0) & (shrunk <= level)  # (grid, categories); the grid descends
+    lowest = len(grid) - 1 - np.argmax(passing[::-1], axis=0)
+    return {
+        str(category): float(grid[lowest[k]]) if passing[:, k].any() else NO_THRESHOLD
+        for k, category in enumerate(categories)
+    }
 
 
 def thresholds_select_per_category(
@@ -243,14 +249,20 @@ def thresholds_select_per_category(
         rows = permutation[predicted[permutation] == category]
         half[rows[::2]] = True
     corrected = 1 - (1 - confidence_level) / len(levels)
+    evidence = {
+        which: _shrunk_errors(
+            confidences=confidences[rows], predicted=predicted[rows], wrong=wrong[rows],
+            weights=weights[rows], categories=categories, grid=grid, prior_rows=prior_rows,
+        )
+        for which, rows in ((True, half), (False, ~half))
+    }
     best: CategoryThresholds | None = None
     for level in levels:
         automated = np.zeros(len(confidences), dtype=bool)
         for fit_rows in (half, ~half):
-            fitted = _category_thresholds(
-                confidences=confidences[fit_rows], predicted=predicted[fit_rows],
-                wrong=wrong[fit_rows], weights=weights[fit_rows], level=float(level),
-                categories=categories, grid=grid, prior_rows=prior_rows,
+            mass, shrunk = evidence[fit_rows is half]
+            fitted = _thresholds_at(
+                mass=mass, shrunk=shrunk, level=float(level), categories=categories, grid=grid
             )
             measured = ~fit_rows
             cut = np.array([fitted[c] for c in predicted[measured]])
@@ -270,9 +282,10 @@ def thresholds_select_per_category(
             best = CategoryThresholds({}, float(level), rate, error, bound, effective)
     if best is None or best.level is None:
         return nothing
-    final = _category_thresholds(
+    mass, shrunk = _shrunk_errors(
         confidences=confidences, predicted=predicted, wrong=wrong, weights=weights,
-        level=best.level, categories=categories, grid=grid, prior_rows=prior_rows,
+        categories=categories, grid=grid, prior_rows=prior_rows,
     )
+    final = _thresholds_at(mass=mass, shrunk=shrunk, level=best.level, categories=categories, grid=grid)
     return CategoryThresholds(final, best.level, best.automation_rate, best.error_above,
                               best.upper_bound, best.effective_above)

@@ -16,7 +16,16 @@ from django.core.management import CommandError, call_command
 
 from tests.triage.conftest import TRAINED_LABELS, small_training_rows
 from triage import classifier
-from triage.statistics import error_upper_bound, threshold_select
+from triage.statistics import (
+    LEVEL_GRID,
+    NO_THRESHOLD,
+    balanced_weights,
+    error_upper_bound,
+    error_upper_bounds,
+    expected_calibration_error,
+    threshold_select,
+    thresholds_select_per_category,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,6 +124,89 @@ def test_no_threshold_qualifies_when_the_held_out_set_is_too_small_to_prove_the_
     )
     assert selection.threshold is None
     assert selection.automation_rate == 0.0
+
+
+def _synthetic_decisions(
+    seed: int, categories: list[tuple[str, int, float]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(confidences, predicted categories, wrong): per category, confidences uniform in
+    [0.5, 1) and P(wrong | c) = 4 * slope * (1 - c)^2, so a higher slope is a harder category."""
+    rng = np.random.default_rng(seed)
+    confidences, predicted, wrong = [], [], []
+    for name, rows, slope in categories:
+        confidence = rng.uniform(0.5, 1.0, rows)
+        confidences.append(confidence)
+        predicted += [name] * rows
+        wrong.append(rng.random(rows) < 4 * slope * (1 - confidence) ** 2)
+    return np.concatenate(confidences), np.array(predicted), np.concatenate(wrong)
+
+
+def test_it_chooses_thresholds_per_category_and_keeps_the_bound_under_a_shifted_mix() -> None:
+    # Given training evidence dominated by an easy category, with two rare hard ones
+    confidences, predicted, wrong = _synthetic_decisions(
+        0, [("easy", 12000, 0.05), ("hard_a", 800, 0.6), ("hard_b", 800, 0.6)]
+    )
+    # and a deployment that sees every category equally often
+    fresh = _synthetic_decisions(1, [("easy", 20000, 0.05), ("hard_a", 20000, 0.6), ("hard_b", 20000, 0.6)])
+
+    def realised(cut_of: Any) -> float:
+        automated = fresh[0] >= np.array([cut_of(category) for category in fresh[1]])
+        return float(fresh[2][automated].mean())
+
+    # When thresholds are chosen per category on balanced-weighted evidence
+    selection = thresholds_select_per_category(
+        confidences=confidences, predicted=predicted, wrong=wrong, target_error=0.02,
+        weights=balanced_weights(predicted),
+    )
+    # Then the hard categories need more confidence than the easy one, and the error among
+    # what the balanced mix automates stays within the target ...
+    assert selection.thresholds["easy"] < selection.thresholds["hard_a"] <= 1.0
+    assert selection.thresholds["easy"] < selection.thresholds["hard_b"] <= 1.0
+    assert selection.upper_bound <= 0.02
+    assert realised(selection.thresholds.__getitem__) <= 0.02
+    # ... where one threshold for all, chosen on the training mix, overshoots it.
+    single = threshold_select(confidences=confidences, wrong=wrong, target_error=0.02)
+    assert single.threshold is not None and realised(lambda _: single.threshold) > 0.03
+
+
+def test_the_per_category_bound_is_corrected_for_trying_every_level() -> None:
+    confidences, predicted, wrong = _synthetic_decisions(2, [("a", 4000, 0.1), ("b", 4000, 0.3)])
+    selection = thresholds_select_per_category(
+        confidences=confidences, predicted=predicted, wrong=wrong, target_error=0.02
+    )
+    assert selection.level in LEVEL_GRID and selection.upper_bound <= 0.02
+    # The bound is Clopper-Pearson at the Bonferroni level over the levels tried, on the
+    # cross-fitted error among everything automated ...
+    errors = np.array([selection.error_above * selection.effective_above])
+    totals = np.array([selection.effective_above])
+    corrected = error_upper_bounds(errors=errors, totals=totals, confidence=1 - 0.05 / len(LEVEL_GRID))
+    assert selection.upper_bound == pytest.approx(float(corrected[0]))
+    # ... which is stricter than the uncorrected bound of the same evidence.
+    assert selection.upper_bound > float(error_upper_bounds(errors=errors, totals=totals)[0])
+
+
+def test_no_category_is_automated_when_the_evidence_cannot_prove_the_target() -> None:
+    confidences, predicted, wrong = _synthetic_decisions(3, [("a", 60, 0.0), ("b", 60, 0.0)])
+    selection = thresholds_select_per_category(
+        confidences=confidences, predicted=predicted, wrong=wrong, target_error=0.02
+    )
+    assert selection.level is None
+    assert selection.thresholds == {"a": NO_THRESHOLD, "b": NO_THRESHOLD}
+
+
+def test_balanced_weights_give_every_category_the_same_total() -> None:
+    labels = np.array(["a"] * 90 + ["b"] * 10)
+    weights = balanced_weights(labels)
+    assert weights.mean() == pytest.approx(1.0)
+    assert weights[labels == "a"].sum() == pytest.approx(weights[labels == "b"].sum())
+
+
+def test_expected_calibration_error_is_zero_when_confidence_matches_accuracy() -> None:
+    # 80 % confident, right 4 times in 5: calibrated; always right at 60 %: off by 0.4.
+    assert expected_calibration_error(
+        confidences=np.full(10, 0.8), correct=np.array([1, 1, 1, 1, 0] * 2)
+    ) == pytest.approx(0.0)
+    assert expected_calibration_error(confidences=np.full(4, 0.6), correct=np.ones(4)) == pytest.approx(0.4)
 
 
 def test_train_classifier_stores_a_versioned_model_with_metadata_and_activates_it(
