@@ -1,5 +1,6 @@
-"""Training: cross-validate the recipe, pick the automation threshold on out-of-fold predictions
-(``triage.statistics``), fit on every row, store a version and (optionally) activate it."""
+"""Training: cross-validate the recipe, calibrate and pick the per-category automation thresholds
+on out-of-fold predictions (``triage.statistics``), fit on every row, store a version and
+(optionally) activate it."""
 
 from __future__ import annotations
 
