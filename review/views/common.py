@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 
-from review import selectors
+from review import ticket_selectors
 
 review_required = permission_required("support.review_ticket", raise_exception=True)
 
@@ -69,7 +69,7 @@ def visible_ticket_required(*, as_json: bool = False) -> Callable[..., Any]:
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         def wrapped(request: HttpRequest, ticket_id: int, *args: Any, **kwargs: Any) -> HttpResponse:
-            if selectors.ticket_visible(agent=agent_of(request), ticket_id=ticket_id):
+            if ticket_selectors.ticket_visible(agent=agent_of(request), ticket_id=ticket_id):
                 return view(request, ticket_id, *args, **kwargs)
             if as_json:
                 return JsonResponse({"ok": False, "detail": f"{NO_SUCH_TICKET}."}, status=404)
@@ -78,3 +78,8 @@ def visible_ticket_required(*, as_json: bool = False) -> Callable[..., Any]:
         return wrapped
 
     return decorator
+
+
+def regenerated_draft_key(ticket_id: int) -> str:
+    """Where the session keeps a draft regenerated for ``ticket_id`` (review.services.regenerate)."""
+    return f"review:regenerated_draft:{ticket_id}"

@@ -15,20 +15,25 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from review import selectors, services
+from review import services, ticket_selectors
 from review.forms import (
     ApproveForm,
     EscalateForm,
+    NoteForm,
     OverrideForm,
     RejectForm,
     SnoozeForm,
+    StatusForm,
 )
 from review.models import ReviewOutcome
 from review.services import ClaimHeldError, ReviewError
+from review.services.lifecycle import REOPENABLE, SETTABLE_FROM
+from review.ticket_selectors import PREVIEW_IMAGE_TYPES
 from review.views.common import (
     agent_of,
     is_htmx,
     not_found,
+    regenerated_draft_key,
     review_required,
     visible_ticket_required,
 )
@@ -40,7 +45,7 @@ from support.models import Ticket
 @visible_ticket_required()
 def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
     if is_htmx(request) and request.GET.get("fragment") == "delivery":
-        outbound_messages = selectors.review_delivery_state(ticket_id=ticket_id, agent=agent_of(request))
+        outbound_messages = ticket_selectors.review_delivery_state(ticket_id=ticket_id, agent=agent_of(request))
         return render(
             request,
             "review/ticket.html#delivery",
@@ -51,7 +56,7 @@ def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
             },
         )
     try:
-        detail = selectors.review_ticket_detail(ticket_id=ticket_id, agent=agent_of(request))
+        detail = ticket_selectors.review_ticket_detail(ticket_id=ticket_id, agent=agent_of(request))
     except Ticket.DoesNotExist:
         return not_found(request)
     current = detail.ticket
@@ -69,11 +74,20 @@ def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
         "held_by_other": held_by_other,
         "can_claim": awaiting and not mine and not held_by_other,
         "awaiting": awaiting,
-        "approve_form": ApproveForm(initial={"body_text": decision.reply_draft if decision else ""}),
+        "reply_draft": request.session.get(regenerated_draft_key(current.pk))
+        or (decision.reply_draft if decision else ""),
+        "regenerate_offered": _category_corrected(current, decision) and mine,
         "reject_form": RejectForm(),
         "override_form": OverrideForm(),
         "escalate_form": EscalateForm(),
         "snooze_form": SnoozeForm(),
+        "note_form": NoteForm(),
+        "status_form": StatusForm(),
+        "can_reopen": current.status in REOPENABLE,
+        "can_set_status": current.status in SETTABLE_FROM and not held_by_other,
+        "just_closed": request.GET.get("closed") == "1" and current.status == Ticket.Status.CLOSED,
+        "preview_types": PREVIEW_IMAGE_TYPES,
+        "mentions_unread": ticket_selectors.mentions_unread_count(user=agent_of(request)),
         "heartbeat_seconds": max(10, settings.REVIEW_CLAIM_SECONDS // 3),
         "ticket_id": current.pk,
         "outbound_messages": current.outbound_messages.all(),
@@ -82,6 +96,11 @@ def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
         ),
     }
     return render(request, "review/ticket.html", context)
+
+
+def _category_corrected(ticket: Ticket, decision: object) -> bool:
+    ai_slug = getattr(decision, "category_slug", "")
+    return bool(ticket.category is not None and ai_slug and ticket.category.slug != ai_slug)
 
 
 @require_POST
@@ -170,7 +189,21 @@ def reject(request: HttpRequest, ticket_id: int) -> HttpResponse:
             note=data.get("note") or "",
         )
 
-    return _decide(request, ticket_id, RejectForm(request.POST), action, "Draft rejected.")
+    form = RejectForm(request.POST)
+    if form.is_valid() and not (form.cleaned_data.get("own_reply") or "").strip():
+        # No answer means the ticket closes unanswered: only when the agent said so.
+        if not form.cleaned_data.get("close_unanswered"):
+            messages.error(
+                request,
+                "Rejecting with an empty answer closes the ticket without answering the customer. "
+                "Tick “Close the ticket without answering” to confirm, or write your own answer.",
+            )
+            return redirect("review:ticket", ticket_id=ticket_id)
+        response = _decide(request, ticket_id, form, action, "Ticket closed without an answer.")
+        if response.status_code == 302 and response["Location"].endswith(f"/t/{ticket_id}/"):
+            response["Location"] += "?closed=1"  # the page offers Undo: reopen
+        return response
+    return _decide(request, ticket_id, form, action, "Draft rejected.")
 
 
 @require_POST
