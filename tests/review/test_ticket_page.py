@@ -16,7 +16,7 @@ from review import services
 from review.models import Mention, TicketNote
 from review.services.lifecycle import ticket_reopen, ticket_status_set
 from review.services.notes import mentioned_usernames, note_add
-from support.models import AgentProfile, Attachment, Message, OutboundMessage, Team, Ticket
+from support.models import AgentProfile, Attachment, Message, OutboundMessage, SlaPolicy, Team, Ticket
 
 
 @pytest.fixture
@@ -265,3 +265,38 @@ def test_the_ticket_page_costs_the_same_queries_with_more_history_notes_and_atta
         counts.append(len(queries))
 
     assert counts[0] == counts[1], counts
+
+
+# --- Category correction and regenerate ----------------------------------------------------------
+
+
+def test_regenerate_draft_writes_a_new_draft_for_the_corrected_category_and_keeps_the_ais(
+    agent_client, agent_user, make_review_ticket
+):
+    ticket = make_review_ticket()
+    services.review_claim(ticket_id=ticket.pk, agent=agent_user)
+    agent_client.post(reverse("review:override", args=[ticket.pk]), {"category": "failed_transfer"})
+    assert "Regenerate draft" in _page(agent_client, ticket)
+    ai_draft = ticket.triage_decisions.get().reply_draft
+
+    agent_client.post(reverse("review:regenerate", args=[ticket.pk]))
+
+    html = _page(agent_client, ticket)
+    reply = html.split('id="reply"', 1)[1].split("</textarea>", 1)[0]
+    assert "5 working days" not in reply and "Hello" in reply
+    assert ticket.triage_decisions.get().reply_draft == ai_draft
+
+
+def test_correcting_the_team_alone_keeps_the_category_and_reapplies_the_sla(
+    agent_user, make_review_ticket
+):
+    SlaPolicy.objects.create(priority="normal", first_response_minutes=600, resolution_minutes=2880)
+    ticket = make_review_ticket(reasons=["low_confidence", "customer_replied"], due_in=timedelta(minutes=5))
+    services.review_claim(ticket_id=ticket.pk, agent=agent_user)
+
+    services.review_override(ticket_id=ticket.pk, agent=agent_user, team=Team.objects.get(slug="payments"))
+
+    ticket.refresh_from_db()
+    assert ticket.category.slug == "card_arrival" and ticket.team.slug == "payments"
+    assert "customer_replied" in ticket.review_reasons
+    assert ticket.first_response_due_at - ticket.created_at == timedelta(minutes=600)
