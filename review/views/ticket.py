@@ -66,6 +66,8 @@ def ticket(request: HttpRequest, ticket_id: int) -> HttpResponse:
     mine = awaiting and current.claimed_by_id == request.user.pk
     held_by_other = awaiting and claim_live and not mine
     decision = detail.decision
+    if not awaiting:  # answered, closed or set aside: a regenerated draft has served its purpose
+        request.session.pop(regenerated_draft_key(current.pk), None)
     context = {
         "detail": detail,
         "ticket": current,
