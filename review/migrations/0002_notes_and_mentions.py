@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('review', '0001_initial'),
-        ('support', '0007_ticket_lifecycle'),
+        ('support', '0008_ticket_lifecycle'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('support', '0006_intake_sender_auth_token_source'),
+        ('support', '0007_encoder_unavailable_alert'),
     ]
 
     operations = [
