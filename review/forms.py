@@ -7,7 +7,7 @@ from django import forms
 from review.models import AuditSample, ReviewOutcome
 from review.selectors import CONFIDENCE_BANDS, SLA_STATES, QueueFilters
 from review.services import SNOOZE_CHOICES_MINUTES
-from support.models import Category, Priority, Team
+from support.models import Category, Priority, Team, Ticket
 from support.reasons import reason_choices
 
 _ANY = [("", "Any")]
@@ -73,6 +73,26 @@ class RejectForm(forms.Form):
         label="Your own reply (optional)", required=False, strip=False, max_length=20000
     )
     note = forms.CharField(label="Note", required=False, max_length=2000)
+    close_unanswered = forms.BooleanField(label="Close the ticket without answering", required=False)
+
+
+class NoteForm(forms.Form):
+    body = forms.CharField(label="Internal note", max_length=5000)
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(
+        label="Status",
+        choices=[
+            (status.value, status.label)
+            for status in (Ticket.Status.SOLVED, Ticket.Status.PENDING_CUSTOMER, Ticket.Status.ON_HOLD)
+        ],
+    )
+    note = forms.CharField(label="Note", required=False, max_length=2000)
+
+
+class ReopenForm(forms.Form):
+    note = forms.CharField(label="Why reopen?", required=False, max_length=2000)
 
 
 class OverrideForm(forms.Form):

@@ -153,3 +153,36 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.hour} {self.dimension}:{self.key}"
+
+
+class TicketNote(models.Model):
+    """An internal note on a ticket: for colleagues only, never sent to the customer (no outbox
+    row, no ``Message``). Shown in the ticket's timeline."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ticket_notes")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"note on ticket {self.ticket_id} by {self.author_id}"
+
+
+class Mention(models.Model):
+    """``@username`` in a note: the colleague's in-app list (/review/mentions/) and one e-mail."""
+
+    note = models.ForeignKey(TicketNote, on_delete=models.CASCADE, related_name="mentions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mentions")
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["note", "user"], name="mention_unique_note_user")]
+        indexes = [models.Index(fields=["user", "read_at"], name="mention_user_unread")]
+
+    def __str__(self) -> str:
+        return f"mention of {self.user_id} in note {self.note_id}"

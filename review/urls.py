@@ -1,6 +1,7 @@
 from django.urls import path
 
 from review import views
+from review.views import workspace
 
 app_name = "review"
 
@@ -21,6 +22,17 @@ urlpatterns = [
         views.delivery_retry,
         name="delivery_retry",
     ),
+    path("t/<int:ticket_id>/note/", workspace.note, name="note"),
+    path("t/<int:ticket_id>/status/", workspace.status, name="status"),
+    path("t/<int:ticket_id>/reopen/", workspace.reopen, name="reopen"),
+    path("t/<int:ticket_id>/regenerate/", workspace.regenerate, name="regenerate"),
+    path(
+        "t/<int:ticket_id>/attachments/<int:attachment_id>/",
+        workspace.attachment,
+        name="attachment",
+    ),
+    path("mentions/", workspace.mentions, name="mentions"),
+    path("mentions/read/", workspace.mentions_read, name="mentions_read"),
     path("audit/", views.audit, name="audit"),
     path("audit/<int:sample_id>/grade/", views.audit_grade, name="audit_grade"),
     path("dashboard/", views.dashboard, name="dashboard"),

@@ -24,6 +24,7 @@ REASON_AUTO_SEND_DISABLED = "auto_send_disabled"
 REASON_CUSTOMER_REPLIED = "customer_replied"
 REASON_DELIVERY_FAILED = "delivery_failed"
 REASON_INJECTION_SUSPECTED = "injection_suspected"
+REASON_REOPENED_BY_AGENT = "reopened_by_agent"
 
 REASON_LABELS: dict[str, str] = {
     REASON_SENDER_UNVERIFIED: "Sender not authenticated: may not be who the From address says",
@@ -43,6 +44,7 @@ REASON_LABELS: dict[str, str] = {
     REASON_CUSTOMER_REPLIED: "The customer replied to an answered ticket",
     REASON_DELIVERY_FAILED: "The reply could not be delivered",
     REASON_INJECTION_SUSPECTED: "Possible prompt injection in the ticket",
+    REASON_REOPENED_BY_AGENT: "Reopened by an agent",
     "ungrounded": "Draft not grounded in the knowledge base",
     "legal_threat": "Legal threat",
     "security_fraud": "Security or fraud concern",

@@ -19,11 +19,27 @@ from review.models import ReviewOutcome
 from review.services.errors import ClaimHeldError, NotAwaitingReviewError, ReviewError
 from support.delivery import outbound_reply_create, outbound_retry
 from support.models import Category, OutboundMessage, Priority, Team, Ticket
+from support.reasons import (
+    REASON_BRAKED,
+    REASON_HIGH_STAKES,
+    REASON_LOW_CONFIDENCE,
+    REASON_NO_CATEGORY,
+    REASON_NO_THRESHOLD,
+    REASON_POLICY_ALWAYS_REVIEW,
+    REASON_POLICY_DRAFT_ONLY,
+)
 from support.services import ticket_event_record
 from triage.models import TriageDecision
+from triage.policy import policy_evaluate
 from triage.sla import sla_apply
 
 SNOOZE_CHOICES_MINUTES = (15, 60, 240, 1440)
+# The review reasons that follow from the category and team (policy, threshold, high stakes):
+# re-evaluated when an agent corrects the classification.
+CLASSIFICATION_REASONS = frozenset({
+    REASON_NO_CATEGORY, REASON_HIGH_STAKES, REASON_POLICY_ALWAYS_REVIEW, REASON_POLICY_DRAFT_ONLY,
+    REASON_NO_THRESHOLD, REASON_LOW_CONFIDENCE, REASON_BRAKED,
+})
 
 
 def _lock_for_decision(*, ticket_id: int, agent: User) -> Ticket:
@@ -221,6 +237,8 @@ def review_override(
         if category is not None and category.pk != ticket.category_id:
             overrides["category"] = {"old": old_category, "new": category.slug}
             ticket.category = category
+            if team is None and category.default_team_id is not None:
+                team = category.default_team  # a new category routes to its team
         if team is not None and team.pk != ticket.team_id:
             overrides["team"] = {"old": old_team, "new": team.slug}
             ticket.team = team
@@ -229,8 +247,11 @@ def review_override(
             ticket.priority = priority
         if not overrides:
             return None
-        ticket.save(update_fields=["category", "team", "priority", "updated_at"])
-        if "priority" in overrides:  # a new priority means a new deadline
+        if "category" in overrides or "team" in overrides:
+            ticket.review_reasons = reasons_after_reclassify(ticket=ticket, decision=decision)
+        ticket.save(update_fields=["category", "team", "priority", "review_reasons", "updated_at"])
+        if overrides.keys() & {"priority", "team", "category"}:
+            # A new priority or team (business hours) means a new deadline.
             sla_apply(ticket=ticket)
         outcome = _outcome(
             ticket=ticket,
@@ -250,6 +271,24 @@ def review_override(
             after={k: v["new"] for k, v in overrides.items()},
         )
     return outcome
+
+
+def reasons_after_reclassify(*, ticket: Ticket, decision: TriageDecision | None) -> list[str]:
+    """The review reasons once the category or team changed: the policy is evaluated again for the
+    new classification; reasons that depend on it and no longer hold are dropped, new ones added,
+    and reasons that don't depend on it (a customer reply, a failed delivery, risk flags) kept."""
+    verdict = policy_evaluate(
+        ticket=ticket,
+        category=ticket.category,
+        team=ticket.team,
+        confidence=decision.confidence if decision else None,
+        high_stakes_probability=decision.high_stakes_probability if decision else None,
+        risk_flags=[],
+        chain_healthy=True,
+    )
+    kept = [code for code in ticket.review_reasons or [] if code not in CLASSIFICATION_REASONS]
+    added = [code for code in verdict.reasons if code in CLASSIFICATION_REASONS]
+    return list(dict.fromkeys([*kept, *added]))
 
 
 def _decide_and_set_aside(

@@ -3,14 +3,18 @@ pieces or re-sanitised here, so hostile text in a ticket can never become markup
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import datetime
 
+import markdown as markdown_lib
 import nh3
 from django import template
 from django.utils import timezone
 from django.utils.html import escape, linebreaks
 from django.utils.safestring import SafeString, mark_safe
+
+from support.reasons import reason_label
 
 register = template.Library()
 
@@ -105,3 +109,47 @@ def percent(value: float | None) -> str:
 @register.filter
 def get(mapping: dict[str, int], key: str) -> int:
     return mapping.get(key, 0) if mapping else 0
+
+
+MARKDOWN_TAGS = {
+    "p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "blockquote", "pre", "code",
+    "h3", "h4", "h5", "h6", "a", "hr", "table", "thead", "tbody", "tr", "th", "td",
+}
+
+
+@register.filter
+def markdown_sanitized(text: str) -> SafeString:
+    """Knowledge-base Markdown rendered to HTML (``markdown``), then cleaned by nh3 to a small
+    allow-list: raw HTML in an article (a script, an event handler) never reaches the page."""
+    rendered = markdown_lib.markdown(text or "", extensions=["sane_lists"], output_format="html")
+    cleaned = nh3.clean(
+        rendered,
+        tags=MARKDOWN_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+    return mark_safe(cleaned)  # noqa: S308 - nh3 output
+
+
+@register.filter
+def reason_name(code: str) -> str:
+    """A risk flag or reason code as the reviewer reads it (support.reasons)."""
+    return reason_label(code)
+
+
+@register.filter
+def draft_diff(draft: str, sent: str) -> SafeString:
+    """Word-level diff of the AI draft against the reply sent: removed words in <del>, added in
+    <ins>. Every piece is escaped before it is wrapped."""
+    before, after = (draft or "").split(), (sent or "").split()
+    pieces: list[str] = []
+    for operation, i1, i2, j1, j2 in difflib.SequenceMatcher(a=before, b=after, autojunk=False).get_opcodes():
+        if operation == "equal":
+            pieces.append(escape(" ".join(before[i1:i2])))
+            continue
+        if i2 > i1:
+            pieces.append(f"<del>{escape(' '.join(before[i1:i2]))}</del>")
+        if j2 > j1:
+            pieces.append(f"<ins>{escape(' '.join(after[j1:j2]))}</ins>")
+    return mark_safe(f'<p class="diff">{" ".join(pieces)}</p>')  # noqa: S308 - pieces escaped above

@@ -31,7 +31,9 @@
     var panel = document.getElementById(id);
     if (!panel) return false;
     panel.open = true;
-    var target = panel.querySelector(focusSelector);
+    // Never a hidden input (the CSRF token comes first in every form): focusing it left the
+    // agent typing into nothing while each letter fired a shortcut.
+    var target = panel.querySelector(focusSelector + ":not([type=hidden]):not([disabled])");
     if (target) target.focus();
     return true;
   }
@@ -80,7 +82,7 @@
       case "a": handledKey = click("#approve"); break;
       case "r": handledKey = openPanel("reject-panel", "select"); break;
       case "o": handledKey = openPanel("override-panel", "select"); break;
-      case "e": handledKey = openPanel("escalate-panel", "input"); break;
+      case "e": handledKey = openPanel("escalate-panel", "#escalate-note"); break;
       case "s": handledKey = openPanel("snooze-panel", "select"); break;
       case "c": handledKey = click("#claim"); break;
       case "/":

@@ -35,7 +35,7 @@ from django.utils.text import get_valid_filename
 from support.intake.attachments import attachment_refusal
 from support.intake.email_parse import EmailParseError, ParsedEmail, clean_text, email_parse
 from support.intake.sender_auth import SenderVerdict, sender_verdict
-from support.models import Attachment, InboundEmail, Message, OutboundMessage, Ticket
+from support.models import REOPEN_ON_CUSTOMER_REPLY, Attachment, InboundEmail, Message, OutboundMessage, Ticket
 from support.models.intake import EMAIL_SOURCE
 from support.reasons import REASON_CUSTOMER_REPLIED, REASON_SENDER_UNVERIFIED
 from support.services import ticket_create, ticket_event_record
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 SUBJECT_TOKEN = re.compile(r"\[#SB-(\d{1,18})\]", re.I)
 # Statuses a customer reply brings back to a human (see docs/intake.md: "Threading").
-REOPEN_FROM = {Ticket.Status.REPLIED, Ticket.Status.AUTO_REPLIED, Ticket.Status.CLOSED}
+REOPEN_FROM = set(REOPEN_ON_CUSTOMER_REPLY)
 
 
 @dataclass(frozen=True)
@@ -248,8 +248,10 @@ def _reply_append(*, ticket: Ticket, parsed: ParsedEmail) -> Message:
         # Back to a human, not to the AI: the ticket already has its final TriageDecision, and a
         # follow-up after our answer is exactly where a person should look.
         reasons = list(dict.fromkeys([*ticket.review_reasons, REASON_CUSTOMER_REPLIED]))
+        now = timezone.now()
         Ticket.objects.filter(pk=ticket.pk).update(status=Ticket.Status.AWAITING_REVIEW, resolved_at=None,
-                                                   review_reasons=reasons, updated_at=timezone.now())
+                                                   review_reasons=reasons, updated_at=now,
+                                                   **ticket.sla_resume_fields(now=now))
         ticket_event_record(ticket=ticket, verb="reopened", actor_label="intake",
                             before={"status": before}, after={"status": Ticket.Status.AWAITING_REVIEW},
                             note=f"customer replied ({parsed.message_id})")

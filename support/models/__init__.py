@@ -10,10 +10,22 @@ from .intake import ApiToken, InboundEmail, WebhookDelivery, WebhookSource
 from .organisation import PRIORITY_ORDER, AgentProfile, AutomationPolicy, Category, Customer, Priority, Team
 from .outbound import OutboundMessage
 from .sla import SlaBreach, SlaPolicy
-from .tickets import OPEN_STATUSES, URGENCY_ORDER, Attachment, Message, Ticket, TicketEvent, TicketQuerySet
+from .tickets import (
+    DONE_STATUSES,
+    OPEN_STATUSES,
+    REOPEN_ON_CUSTOMER_REPLY,
+    URGENCY_ORDER,
+    Attachment,
+    Message,
+    Ticket,
+    TicketEvent,
+    TicketQuerySet,
+)
 
 __all__ = [
+    "DONE_STATUSES",
     "OPEN_STATUSES",
+    "REOPEN_ON_CUSTOMER_REPLY",
     "PRIORITY_ORDER",
     "URGENCY_ORDER",
     "AgentProfile",

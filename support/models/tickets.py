@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -86,6 +86,9 @@ class Ticket(models.Model):
         AWAITING_REVIEW = "awaiting_review", "Awaiting review"
         AUTO_REPLIED = "auto_replied", "Auto-replied"
         REPLIED = "replied", "Replied"
+        PENDING_CUSTOMER = "pending_customer", "Pending on customer"
+        ON_HOLD = "on_hold", "On hold"
+        SOLVED = "solved", "Solved"
         CLOSED = "closed", "Closed"
 
     subject = models.CharField(max_length=500)
@@ -115,6 +118,9 @@ class Ticket(models.Model):
     escalated_to_manager = models.BooleanField(default=False)
     escalated_to_manager_at = models.DateTimeField(null=True, blank=True)
     snoozed_until = models.DateTimeField(null=True, blank=True)
+    # Set while the SLA clock is paused (pending on the customer); resuming moves the due times
+    # forward by the paused time (review.services.lifecycle).
+    sla_paused_at = models.DateTimeField(null=True, blank=True)
 
     # Review claim: at most one agent works a ticket at a time; the lease expires if they leave.
     claimed_by = models.ForeignKey(
@@ -165,6 +171,30 @@ class Ticket(models.Model):
         """The token we put in e-mail subjects so replies thread: ``SB-123``."""
         return f"SB-{self.pk}"
 
+    @property
+    def sla_running(self) -> bool:
+        """The first-response countdown still means something: unanswered, not done, not paused."""
+        return (
+            self.status in OPEN_STATUSES
+            and self.first_responded_at is None
+            and self.sla_paused_at is None
+            and self.first_response_due_at is not None
+        )
+
+    def sla_resume_fields(self, *, now: datetime) -> dict[str, datetime | None]:
+        """The field values that restart a paused SLA clock: each due time moves forward by the
+        time spent paused. Empty when the clock is not paused."""
+        if self.sla_paused_at is None:
+            return {}
+        paused_for = max(now - self.sla_paused_at, timedelta(0))
+        return {
+            "sla_paused_at": None,
+            "first_response_due_at": self.first_response_due_at + paused_for
+            if self.first_response_due_at
+            else None,
+            "resolution_due_at": self.resolution_due_at + paused_for if self.resolution_due_at else None,
+        }
+
     def claim_is_live(self, *, now: datetime) -> bool:
         """Somebody holds an unexpired review lease on this ticket."""
         return bool(self.claimed_by_id and self.claim_expires_at and self.claim_expires_at > now)
@@ -172,6 +202,16 @@ class Ticket(models.Model):
 
 # Tickets still waiting for their first answer.
 OPEN_STATUSES = (Ticket.Status.NEW, Ticket.Status.TRIAGING, Ticket.Status.AWAITING_REVIEW)
+# Tickets nobody needs to work on any more; any of them can be reopened.
+DONE_STATUSES = (Ticket.Status.SOLVED, Ticket.Status.CLOSED)
+# A customer's reply to a ticket in one of these brings it back to a human.
+REOPEN_ON_CUSTOMER_REPLY = (
+    Ticket.Status.REPLIED,
+    Ticket.Status.AUTO_REPLIED,
+    Ticket.Status.PENDING_CUSTOMER,
+    Ticket.Status.ON_HOLD,
+    *DONE_STATUSES,
+)
 
 
 class Message(models.Model):

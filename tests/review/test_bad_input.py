@@ -63,6 +63,19 @@ CASES: dict[str, list[Case]] = {
         Case("post", (UNKNOWN, UNKNOWN)),
         Case("post", ("ticket", "other-ticket-outbound"), says="No such reply"),
     ],
+    "note": [Case("post", (UNKNOWN,), data={"body": "hi"}), Case("post", ("ticket",), data={}, status=302, says="")],
+    "status": [
+        Case("post", (UNKNOWN,), data={"status": "solved"}),
+        Case("post", ("ticket",), data={"status": "closed"}, status=302, says=""),
+    ],
+    "reopen": [Case("post", (UNKNOWN,)), Case("post", ("ticket",), status=302, says="")],
+    "regenerate": [Case("post", (UNKNOWN,)), Case("post", (HUGE,))],
+    "attachment": [
+        Case("get", (UNKNOWN, UNKNOWN)),
+        Case("get", ("ticket", UNKNOWN), says="No such attachment"),
+    ],
+    "mentions": [Case("get", data={"junk": "\x00"}, status=200, says="Mentions")],
+    "mentions_read": [Case("post", status=302, says="")],
     "audit": [Case("get", data={"junk": "\x00"}, status=200, says="Audit queue")],
     "audit_grade": [
         Case("post", (UNKNOWN,), data={"grade": "correct"}, says="No such audit sample"),

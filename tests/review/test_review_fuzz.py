@@ -84,7 +84,8 @@ REVIEW_SCHEMA: dict[str, Any] = {
         "/review/t/{ticket_id}/release/": _post("ticket_id"),
         "/review/t/{ticket_id}/approve/": _post("ticket_id", body=_form(body_text={"type": "string"})),
         "/review/t/{ticket_id}/reject/": _post(
-            "ticket_id", body=_form(reason_code=STRING, own_reply={"type": "string"}, note=STRING)
+            "ticket_id",
+            body=_form(reason_code=STRING, own_reply={"type": "string"}, note=STRING, close_unanswered=STRING),
         ),
         "/review/t/{ticket_id}/override/": _post(
             "ticket_id", body=_form(category=STRING, priority=STRING, team=STRING, note=STRING)
@@ -92,6 +93,18 @@ REVIEW_SCHEMA: dict[str, Any] = {
         "/review/t/{ticket_id}/escalate/": _post("ticket_id", body=_form(note=STRING)),
         "/review/t/{ticket_id}/snooze/": _post("ticket_id", body=_form(minutes={"type": "string"})),
         "/review/t/{ticket_id}/outbound/{outbound_id}/retry/": _post("ticket_id", "outbound_id"),
+        "/review/t/{ticket_id}/note/": _post("ticket_id", body=_form(body={"type": "string"})),
+        "/review/t/{ticket_id}/status/": _post("ticket_id", body=_form(status=STRING, note=STRING)),
+        "/review/t/{ticket_id}/reopen/": _post("ticket_id", body=_form(note=STRING)),
+        "/review/t/{ticket_id}/regenerate/": _post("ticket_id"),
+        "/review/t/{ticket_id}/attachments/{attachment_id}/": {
+            "get": {
+                "parameters": [_id("ticket_id"), _id("attachment_id"), _query("inline", STRING)],
+                "responses": ANSWERS,
+            }
+        },
+        "/review/mentions/": _get(),
+        "/review/mentions/read/": _post(),
         "/review/audit/": _get(),
         "/review/audit/{sample_id}/grade/": _post("sample_id", body=_form(grade=STRING, reason_code=STRING)),
         "/review/dashboard/": _get(_query("days", STRING), HTMX),
@@ -132,6 +145,7 @@ def test_schemathesis_over_the_review_urls_finds_no_server_error(
         "ticket_id": (tickets[0].pk, tickets[-1].pk),
         "outbound_id": (min(outbound_ids), max(outbound_ids)),
         "sample_id": (1, 3),
+        "attachment_id": (1, 3),
         "category_id": (min(category_ids), max(category_ids)),
     }
     agent = make_user("fuzz-agent")

@@ -200,7 +200,7 @@ def test_every_decision_form_writes_a_review_outcome(
 ):
     tickets = [make_review_ticket() for _ in range(4)]
     posts = [
-        ("review:reject", {"reason_code": "tone", "own_reply": ""}),
+        ("review:reject", {"reason_code": "tone", "own_reply": "", "close_unanswered": "1"}),
         ("review:override", {"category": "lost_or_stolen_card", "priority": "high", "team": ""}),
         ("review:escalate", {"note": "legal"}),
         ("review:snooze", {"minutes": "15"}),
@@ -356,7 +356,7 @@ def test_a_failed_reply_shows_on_the_ticket_and_can_be_retried(agent_client, mak
 
 
 def test_flag_evidence_reads_the_pipelines_mapping_and_the_documented_shape():
-    from review.selectors import flag_evidence
+    from review.ticket_selectors import flag_evidence
 
     pipeline = {
         "injection_suspected": {

@@ -263,3 +263,23 @@ def test_reprocessing_a_still_broken_message_keeps_it_quarantined():
     [(row, again)] = quarantine_reprocess()
     assert again.outcome == "quarantined"
     assert InboundEmail.objects.get().status == InboundEmail.Status.QUARANTINED
+
+
+@pytest.mark.django_db
+def test_a_reply_to_a_ticket_pending_on_the_customer_reopens_it_and_restarts_the_sla_clock(answered_ticket):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    due = timezone.now() + timedelta(hours=1)
+    Ticket.objects.filter(pk=answered_ticket.pk).update(
+        status=Ticket.Status.PENDING_CUSTOMER, first_response_due_at=due,
+        sla_paused_at=timezone.now() - timedelta(hours=3),
+    )
+
+    ingest(corpus("reply_in_reply_to.eml"))
+
+    answered_ticket.refresh_from_db()
+    assert answered_ticket.status == Ticket.Status.AWAITING_REVIEW
+    assert answered_ticket.sla_paused_at is None
+    assert answered_ticket.first_response_due_at - due >= timedelta(hours=3)
