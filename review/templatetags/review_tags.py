@@ -105,3 +105,16 @@ def percent(value: float | None) -> str:
 @register.filter
 def get(mapping: dict[str, int], key: str) -> int:
     return mapping.get(key, 0) if mapping else 0
+
+
+@register.filter
+def ago(moment: datetime | None) -> str:
+    """How long ago, in one short unit for a narrow column: '4 min', '3 h', '2 d'."""
+    if moment is None:
+        return "—"
+    seconds = max(0, int((timezone.now() - moment).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
