@@ -145,7 +145,13 @@ class BulkActionForm(forms.Form):
     assignee = forms.ModelChoiceField(
         queryset=User.objects.none(), required=False, label="Assign to", empty_label=None
     )
-    minutes = SnoozeForm.base_fields["minutes"]
+    minutes = forms.TypedChoiceField(
+        label="Snooze for",
+        coerce=int,
+        required=False,
+        empty_value=None,
+        choices=SnoozeForm.base_fields["minutes"].choices,  # type: ignore[attr-defined]  # a TypedChoiceField
+    )
     confirmed = forms.BooleanField(required=False)
 
     def __init__(self, *args: object, assignees: list[User], **kwargs: object) -> None:
@@ -159,4 +165,6 @@ class BulkActionForm(forms.Form):
         data = super().clean() or {}
         if data.get("action") == "assign" and not data.get("assignee"):
             self.add_error("assignee", "Choose who to assign the tickets to.")
+        if data.get("action") == "snooze" and not data.get("minutes"):
+            self.add_error("minutes", "Choose how long to snooze.")
         return data
