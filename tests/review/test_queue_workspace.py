@@ -15,7 +15,7 @@ from review import services
 from review.macros import macro_render
 from review.models import Macro
 from support.models import AgentProfile, Team, Ticket
-from support.reasons import reasons_ranked
+from support.reasons import REASON_LABELS, REASON_RANK, reasons_ranked
 
 pytestmark = pytest.mark.django_db
 
@@ -36,6 +36,10 @@ def _references(client, **params) -> list[str]:
 def test_it_ranks_no_calibrated_threshold_last_and_safety_first():
     ranked = reasons_ranked(["no_calibrated_threshold", "low_confidence", "injection_suspected", "low_confidence"])
     assert ranked == ["injection_suspected", "low_confidence", "no_calibrated_threshold"]
+
+
+def test_every_known_reason_has_a_rank():
+    assert set(REASON_LABELS) <= set(REASON_RANK)
 
 
 def test_search_finds_a_ticket_by_reference_email_and_words(client, agent_user, make_review_ticket):
