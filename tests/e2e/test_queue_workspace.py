@@ -229,7 +229,7 @@ def test_bulk_assign_asks_for_confirmation_then_assigns(logged_in_page, make_use
     assert Ticket.objects.get(pk=untouched.pk).assignee is None
 
 
-def test_bulk_close_as_spam_skips_tickets_of_other_teams(logged_in_page, make_user, make_ticket):
+def test_bulk_close_as_spam_asks_then_closes_a_cards_agents_ticket(logged_in_page, make_user, make_ticket):
     agent = make_user("agent1")
     AgentProfile.objects.update_or_create(user=agent, defaults={})
     AgentProfile.objects.get(user=agent).teams.set([Team.objects.get(slug="cards")])
