@@ -14,3 +14,9 @@ class ReviewOutcomeAdmin(admin.ModelAdmin):
 class AuditSampleAdmin(admin.ModelAdmin):
     list_display = ("ticket", "category_slug", "grade", "graded_by", "created_at")
     list_filter = ("grade",)
+
+
+@admin.register(models.Macro)
+class MacroAdmin(admin.ModelAdmin):
+    list_display = ("name", "updated_at")
+    search_fields = ("name", "body")

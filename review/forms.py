@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 
 from review.models import AuditSample, ReviewOutcome
+from review.queue_search import QUEUE_VIEWS
 from review.selectors import CONFIDENCE_BANDS, SLA_STATES, QueueFilters
 from review.services import SNOOZE_CHOICES_MINUTES
 from support.models import Category, Priority, Team, Ticket
@@ -31,6 +34,10 @@ class QueueFilterForm(forms.Form):
         required=False, label="AI confidence", choices=_ANY + list(CONFIDENCE_BANDS.items())
     )
     mine = forms.BooleanField(required=False, label="Assigned to me")
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    view = forms.ChoiceField(
+        required=False, choices=_ANY + [(view.slug, view.label) for view in QUEUE_VIEWS]
+    )
     # Bounded: PostgreSQL's OFFSET is a bigint, and no queue is a billion tickets long.
     offset = forms.IntegerField(required=False, min_value=0, max_value=OFFSET_MAX)
     limit = forms.IntegerField(required=False, min_value=1, max_value=200)
@@ -58,6 +65,8 @@ class QueueFilterForm(forms.Form):
             sla=data.get("sla") or "",
             confidence=data.get("confidence") or "",
             mine=bool(data.get("mine")),
+            q=data.get("q") or "",
+            view=data.get("view") or "",
         )
 
 
@@ -128,3 +137,54 @@ class AuditGradeForm(forms.Form):
 
 class ResumeForm(forms.Form):
     reason = forms.CharField(label="Why resume?", max_length=2000)
+
+
+class TicketIdsField(forms.Field):
+    """Ticket ids from checkboxes. Any id may come back: the bulk services keep only the tickets
+    the agent may handle."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: object) -> list[int]:
+        values = value if isinstance(value, list) else []
+        return [int(item) for item in values if str(item).isdigit() and len(str(item)) < 19][:200]
+
+    def validate(self, value: object) -> None:
+        if not value:
+            raise ValidationError("Select at least one ticket.")
+
+
+class BulkActionForm(forms.Form):
+    """Bulk triage from the queue. ``confirmed`` is set by the confirmation page: the first POST
+    only shows what would change."""
+
+    ACTIONS = {"assign": "Assign", "snooze": "Snooze", "spam": "Close as spam"}
+
+    action = forms.ChoiceField(choices=list(ACTIONS.items()))
+    ticket = TicketIdsField(label="Tickets")
+    assignee = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, label="Assign to", empty_label=None
+    )
+    minutes = forms.TypedChoiceField(
+        label="Snooze for",
+        coerce=int,
+        required=False,
+        empty_value=None,
+        choices=SnoozeForm.base_fields["minutes"].choices,  # type: ignore[attr-defined]  # a TypedChoiceField
+    )
+    confirmed = forms.BooleanField(required=False)
+
+    def __init__(self, *args: object, assignees: list[User], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]  # Form's own signature, forwarded unchanged
+        assignee_field = self.fields["assignee"]
+        assert isinstance(assignee_field, forms.ModelChoiceField)
+        assignee_field.queryset = User.objects.filter(pk__in=[user.pk for user in assignees])
+        assignee_field.choices = [(user.pk, user.get_username()) for user in assignees]
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if data.get("action") == "assign" and not data.get("assignee"):
+            self.add_error("assignee", "Choose who to assign the tickets to.")
+        if data.get("action") == "snooze" and not data.get("minutes"):
+            self.add_error("minutes", "Choose how long to snooze.")
+        return data

@@ -186,3 +186,22 @@ class Mention(models.Model):
 
     def __str__(self) -> str:
         return f"mention of {self.user_id} in note {self.note_id}"
+
+
+class Macro(models.Model):
+    """A shared canned reply. ``body`` may hold the variables ``review.macros.MACRO_VARIABLES``
+    (``{customer_name}``, ``{ticket_reference}``, ``{agent_name}``), filled in by the server when an
+    agent inserts it into a reply."""
+
+    name = models.CharField(max_length=120, unique=True)
+    body = models.TextField(
+        help_text="Variables: {customer_name}, {ticket_reference}, {agent_name}."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

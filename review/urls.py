@@ -1,13 +1,15 @@
 from django.urls import path
 
 from review import views
-from review.views import workspace
+from review.views import bulk, workspace
 
 app_name = "review"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
     path("next/", views.next_ticket, name="next"),
+    path("bulk/", bulk.bulk, name="bulk"),
+    path("t/<int:ticket_id>/macros/", bulk.macros, name="macros"),
     path("t/<int:ticket_id>/", views.ticket, name="ticket"),
     path("t/<int:ticket_id>/claim/", views.claim, name="claim"),
     path("t/<int:ticket_id>/heartbeat/", views.heartbeat, name="heartbeat"),

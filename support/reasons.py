@@ -64,3 +64,43 @@ def reason_label(code: str) -> str:
 def reason_choices() -> list[tuple[str, str]]:
     """(code, label) for every known reason, in reading order: the queue's reason filter."""
     return list(REASON_LABELS.items())
+
+
+# Which reason a reviewer should read first when a ticket has several: what can hurt the
+# customer or the company now, then what the ticket is about, then how confident the model was.
+# "No calibrated threshold" sits on every ticket of a young category, so it ranks last.
+REASON_RANK: tuple[str, ...] = (
+    REASON_INJECTION_SUSPECTED,
+    REASON_SENDER_UNVERIFIED,
+    "canary_leak",
+    "unsafe_output",
+    "security_fraud",
+    "legal_threat",
+    "vulnerable_customer",
+    REASON_DELIVERY_FAILED,
+    REASON_CUSTOMER_REPLIED,
+    REASON_HIGH_STAKES,
+    REASON_HIGH_STAKES_LIKELY,
+    "complaint",
+    "churn_risk",
+    REASON_VIP,
+    REASON_AI_UNAVAILABLE,
+    REASON_NO_CATEGORY,
+    "ungrounded",
+    REASON_LOW_CONFIDENCE,
+    REASON_BRAKED,
+    REASON_PROVIDER_DEGRADED,
+    REASON_POLICY_ALWAYS_REVIEW,
+    REASON_POLICY_DRAFT_ONLY,
+    REASON_HIGH_STAKES_UNKNOWN,
+    REASON_AUTO_SEND_DISABLED,
+    REASON_NO_THRESHOLD,
+)
+
+
+def reasons_ranked(codes: list[str] | None) -> list[str]:
+    """``codes`` most important first (``REASON_RANK``; unknown codes after the known ones, in
+    their original order), without duplicates."""
+    rank = {code: index for index, code in enumerate(REASON_RANK)}
+    unique = list(dict.fromkeys(codes or []))
+    return sorted(unique, key=lambda code: rank.get(code, len(rank)))

@@ -276,6 +276,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+# Files browsers ask for at the site root without being told (/favicon.ico), served before login.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 if not PRODUCTION:
     # WhiteNoise warns at every start when STATIC_ROOT is missing; in development the finders serve.
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)

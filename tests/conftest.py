@@ -54,7 +54,9 @@ SERVICE_HINT = {
     "postgres": "PostgreSQL (set DATABASE_URL=postgresql://...)",
     "redis": "Redis (set REDIS_URL=redis://... and start redis-server)",
 }
-_skipped_for: dict[tuple[str, ...], int] = {}
+# nodeid -> the services it lacks. Counted in the summary only for tests that were run and
+# reported skipped: a test deselected by -k/-m, or collected twice, is not counted.
+_lacking: dict[str, tuple[str, ...]] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,7 +75,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if missing:
             # One count per test, under everything it lacks: a test needing both services is
             # one skipped test, not two.
-            _skipped_for[missing] = _skipped_for.get(missing, 0) + 1
+            _lacking[item.nodeid] = missing
             hint = " and ".join(SERVICE_HINT[service] for service in missing)
             item.add_marker(pytest.mark.skip(reason=f"needs {hint}"))
 
@@ -83,12 +85,24 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"switchboard services: {state}; required={REQUIRE_SERVICES}"
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for services, count in _skipped_for.items():
+def skip_summary_lines(lacking: dict[str, tuple[str, ...]], skipped_nodeids: set[str]) -> list[str]:
+    """One line per combination of missing services, counting each skipped test once."""
+    counts: dict[tuple[str, ...], int] = {}
+    for nodeid in skipped_nodeids:
+        if nodeid in lacking:
+            counts[lacking[nodeid]] = counts.get(lacking[nodeid], 0) + 1
+    lines = []
+    for services, count in sorted(counts.items()):
         hint = " and ".join(SERVICE_HINT[service] for service in services)
-        terminalreporter.write_line(
-            f"SKIPPED {count} tests that need {hint}: not available on this machine.", yellow=True
-        )
+        noun = "test that needs" if count == 1 else "tests that need"
+        lines.append(f"SKIPPED {count} {noun} {hint}: not available on this machine.")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    skipped = {report.nodeid for report in terminalreporter.stats.get("skipped", [])}
+    for line in skip_summary_lines(_lacking, skipped):
+        terminalreporter.write_line(line, yellow=True)
 
 
 # --- Per-test hygiene ---------------------------------------------------------------------------

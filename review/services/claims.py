@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
 from django.utils import timezone
 
 from review.services.errors import ClaimHeldError, NotAwaitingReviewError, ReviewError
-from support.models import Ticket
+from support.models import URGENCY_ORDER, Ticket
 from support.services import ticket_event_record
 
 
@@ -27,10 +27,18 @@ class ClaimResult:
 
 
 def _claimable(*, agent: User, now: datetime, skip_ticket_id: int | None) -> QuerySet[Ticket]:
+    """Claimable tickets in the order Next ticket takes them: those assigned to ``agent`` (by the
+    AI's routing or a colleague) first, then unassigned ones, then those assigned to someone else;
+    each group most urgent first."""
     queryset = Ticket.objects.handleable_by(agent=agent).claimable_by(agent=agent, now=now)
     if skip_ticket_id is not None:
         queryset = queryset.exclude(pk=skip_ticket_id)
-    return queryset.most_urgent_first()
+    mine_first = Case(
+        When(assignee_id=agent.pk, then=Value(0)),
+        When(assignee__isnull=True, then=Value(1)),
+        default=Value(2),
+    )
+    return queryset.order_by(mine_first, *URGENCY_ORDER)
 
 
 def _lease_until(now: datetime) -> datetime:

@@ -153,3 +153,16 @@ def draft_diff(draft: str, sent: str) -> SafeString:
         if j2 > j1:
             pieces.append(f"<ins>{escape(' '.join(after[j1:j2]))}</ins>")
     return mark_safe(f'<p class="diff">{" ".join(pieces)}</p>')  # noqa: S308 - pieces escaped above
+
+
+@register.filter
+def ago(moment: datetime | None) -> str:
+    """How long ago, in one short unit for a narrow column: '4 min', '3 h', '2 d'."""
+    if moment is None:
+        return "—"
+    seconds = max(0, int((timezone.now() - moment).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"

@@ -8,7 +8,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from review import selectors, services
-from review.forms import NextTicketForm, QueueFilterForm
+from review.forms import NextTicketForm, QueueFilterForm, SnoozeForm
+from review.queue_search import QUEUE_VIEWS
 from review.views.common import agent_of, bad_request, form_errors, is_htmx, review_required
 from support.models import Ticket
 from support.reasons import reason_choices
@@ -43,6 +44,9 @@ def queue(request: HttpRequest) -> HttpResponse:
         "confidence_bands": selectors.CONFIDENCE_BANDS,
         "reason_choices": reason_choices(),
         "priorities": Ticket._meta.get_field("priority").choices,
+        "queue_views": QUEUE_VIEWS,
+        "assignees": selectors.queue_assignees(),
+        "snooze_choices": SnoozeForm.base_fields["minutes"].choices,  # type: ignore[attr-defined]  # a TypedChoiceField
     }
     template = "review/queue.html#results" if is_htmx(request) else "review/queue.html"
     return render(request, template, context)

@@ -57,6 +57,10 @@
   document.addEventListener("keydown", function (event) {
     if (event.defaultPrevented || event.isComposing) return;
     var modifier = event.ctrlKey || event.metaKey;
+    if (modifier && (event.key === "m" || event.key === "M") && openMacroPicker(event.target)) {
+      event.preventDefault();
+      return;
+    }
     if (modifier && event.key === "Enter") {
       // Ctrl/Cmd+Enter submits the form being typed in; from the Reply field (or outside any
       // form) it is Approve & send.
@@ -76,6 +80,7 @@
       if (event.key === "Escape") event.target.blur();
       return;
     }
+    if (document.querySelector("dialog[open]")) return;  // a dialog has the keyboard
     var handledKey = false;
     switch (event.key) {
       case "n": handledKey = click("#next-ticket"); break;
@@ -85,14 +90,128 @@
       case "e": handledKey = openPanel("escalate-panel", "#escalate-note"); break;
       case "s": handledKey = openPanel("snooze-panel", "select"); break;
       case "c": handledKey = click("#claim"); break;
-      case "/":
+      case "/": handledKey = focusFirst("#f-search"); break;
       case "f": handledKey = focusFirst("#queue-filters select"); break;
+      case "?": handledKey = openDialog("shortcuts-dialog"); break;
+      case "x": handledKey = toggleRowSelection(); break;
       case "j": handledKey = moveRow(1); break;
       case "k": handledKey = moveRow(-1); break;
       default: break;
     }
     if (handledKey) event.preventDefault();
   });
+
+  // --- Dialogs: the "?" cheat sheet, bulk selection, the macro picker (issue 14) ---------------
+
+  function openDialog(id) {
+    var dialog = document.getElementById(id);
+    if (!dialog || !dialog.showModal || dialog.open) return false;
+    dialog.showModal();  // focuses the first focusable element inside the dialog
+    return true;
+  }
+
+  function toggleRowSelection() {
+    var row = document.activeElement && document.activeElement.closest("#queue-rows tr");
+    var box = row && row.querySelector("input[type=checkbox]");
+    if (!box) return false;
+    box.checked = !box.checked;
+    return true;
+  }
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("#shortcuts-open")) openDialog("shortcuts-dialog");
+  });
+
+  // The queue refreshes itself every 30 s; not while the agent has rows selected for a bulk action.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var source = event.detail && event.detail.elt;
+    if (source && source.id === "queue-results" && document.querySelector("#queue-rows input[type=checkbox]:checked")) {
+      event.preventDefault();
+    }
+  });
+
+  var macros = null;  // [{id, name, text}], rendered by the server for this ticket and agent
+
+  function loadMacros(picker) {
+    if (macros !== null || !window.fetch) return;
+    macros = [];
+    fetch(picker.getAttribute("data-url"), { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : { macros: [] }; })
+      .then(function (data) { macros = data.macros || []; renderMacros(picker); })
+      .catch(function () { macros = null; });
+  }
+
+  function renderMacros(picker) {
+    var filter = picker.querySelector("#macro-filter").value.toLowerCase();
+    var list = picker.querySelector("#macro-list");
+    list.textContent = "";
+    (macros || []).filter(function (macro) {
+      return macro.name.toLowerCase().indexOf(filter) !== -1 || macro.text.toLowerCase().indexOf(filter) !== -1;
+    }).forEach(function (macro, index) {
+      var item = document.createElement("li");
+      item.setAttribute("role", "option");
+      item.setAttribute("aria-selected", index === 0 ? "true" : "false");
+      item.textContent = macro.name;
+      item.title = macro.text;
+      item.macroText = macro.text;
+      item.addEventListener("click", function () { insertMacro(picker, item); });
+      list.appendChild(item);
+    });
+    picker.querySelector("#macro-empty").hidden = list.children.length > 0;
+  }
+
+  function moveMacroSelection(picker, step) {
+    var items = Array.prototype.slice.call(picker.querySelectorAll("#macro-list li"));
+    if (!items.length) return;
+    var index = items.findIndex(function (item) { return item.getAttribute("aria-selected") === "true"; });
+    var next = Math.min(items.length - 1, Math.max(0, index + step));
+    items.forEach(function (item, position) { item.setAttribute("aria-selected", position === next ? "true" : "false"); });
+    items[next].scrollIntoView({ block: "nearest" });
+  }
+
+  function insertMacro(picker, item) {
+    var target = document.getElementById(picker.getAttribute("data-target"));
+    picker.close();
+    if (!target || !item) return;
+    var start = target.selectionStart, end = target.selectionEnd;
+    target.value = target.value.slice(0, start) + item.macroText + target.value.slice(end);
+    target.focus();
+    target.selectionStart = target.selectionEnd = start + item.macroText.length;
+    target.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  function openMacroPicker(field) {
+    var picker = document.getElementById("macro-picker");
+    if (!picker || !field || field.id !== picker.getAttribute("data-target") || field.readOnly) return false;
+    var filter = picker.querySelector("#macro-filter");
+    filter.value = "";
+    renderMacros(picker);
+    loadMacros(picker);
+    picker.showModal();
+    filter.focus();
+    return true;
+  }
+
+  function setUpMacroPicker() {
+    var picker = document.getElementById("macro-picker");
+    if (!picker) return;
+    loadMacros(picker);
+    var filter = picker.querySelector("#macro-filter");
+    filter.addEventListener("input", function () { renderMacros(picker); });
+    filter.addEventListener("keydown", function (event) {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        moveMacroSelection(picker, event.key === "ArrowDown" ? 1 : -1);
+        event.preventDefault();
+      } else if (event.key === "Enter") {
+        insertMacro(picker, picker.querySelector("#macro-list li[aria-selected=true]"));
+        event.preventDefault();
+      }
+    });
+    picker.addEventListener("close", function () {
+      var target = document.getElementById(picker.getAttribute("data-target"));
+      if (target && document.activeElement !== target) target.focus();
+    });
+  }
 
   // Heartbeat: keep the claim lease alive while this page is open; say so when it was lost.
   function startHeartbeat() {
@@ -123,9 +242,14 @@
     });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", startHeartbeat);
-  } else {
+  function start() {
     startHeartbeat();
+    setUpMacroPicker();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();

@@ -117,7 +117,7 @@ def test_keyboard_shortcuts_drive_the_queue_but_not_while_typing(
     make_user("agent1")
     ticket = make_ticket()
     page = logged_in_page("agent1")
-    assert page.get_by_label("Keyboard shortcuts").is_visible()
+    assert page.get_by_role("complementary", name="Shortcuts on this page").is_visible()
 
     page.keyboard.press("f")
     assert page.evaluate("document.activeElement.id") == "f-team"

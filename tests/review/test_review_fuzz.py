@@ -67,12 +67,23 @@ REVIEW_SCHEMA: dict[str, Any] = {
     "info": {"title": "Switchboard review pages", "version": "1"},
     "paths": {
         "/review/": _get(
-            *[_query(name, STRING) for name in ("team", "category", "priority", "reason", "sla", "confidence", "mine")],
+            *[
+                _query(name, STRING)
+                for name in ("team", "category", "priority", "reason", "sla", "confidence", "mine", "q", "view")
+            ],
             _query("offset", {"type": "integer"}),
             _query("limit", {"type": "integer"}),
             HTMX,
         ),
         "/review/next/": _post(body=_form(skip={"type": "string"})),
+        "/review/bulk/": _post(
+            body=_form(
+                action=STRING, ticket={"type": "string"}, assignee=STRING, minutes=STRING, confirmed=STRING
+            )
+        ),
+        "/review/t/{ticket_id}/macros/": {
+            "get": {"parameters": [_id("ticket_id")], "responses": ANSWERS}
+        },
         "/review/t/{ticket_id}/": {
             "get": {
                 "parameters": [_id("ticket_id"), _query("fragment", {"type": "string", "enum": ["delivery", "x"]}), HTMX],
