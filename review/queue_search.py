@@ -23,9 +23,8 @@ from support.models import Message, Ticket
 SEARCH_CONFIG = "english"
 _REFERENCE = re.compile(r"^\s*(?:SB-?)?(\d{1,18})\s*$", re.IGNORECASE)
 
-# A ticket waiting on the customer. The lifecycle (issue 14, point 4) adds this status; until it
-# lands the Pending view is simply empty.
-PENDING_STATUS = "pending"
+# A ticket waiting on the customer (the lifecycle's status; its SLA clock is paused).
+PENDING_STATUS = Ticket.Status.PENDING_CUSTOMER
 
 
 @dataclass(frozen=True)
