@@ -13,21 +13,26 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time
 
 from django.conf import settings
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from review.models import DriftCheckResult
+from review.monitoring.errors import FALLBACK, PROVIDER_CALL, error_type_filters
 from support.models import Alert, Category, OutboundMessage, SlaBreach, Ticket
 from triage import classifier
 from triage.models import TriageDecision
 from triage.providers.breaker import breaker_is_open
 
 PREFIX = "switchboard"
+
+# Upper bounds (seconds) of the LLM latency histogram's buckets; +Inf is added.
+LATENCY_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 60.0)
 
 
 def _utc_day_start(now: datetime) -> datetime:
@@ -38,7 +43,7 @@ def _utc_day_start(now: datetime) -> datetime:
 class SwitchboardCollector(Collector):
     """Current state of the tickets, triage, delivery, review queue and alerts.
 
-    Eight SQL queries per scrape, one cache read per provider in ``LLM_CHAIN`` and two small
+    Eleven SQL queries per scrape, one cache read per provider in ``LLM_CHAIN`` and two small
     file reads for the active local model.
     """
 
@@ -53,6 +58,9 @@ class SwitchboardCollector(Collector):
         yield from self._alerts()
         yield from self._automation()
         yield from self._providers()
+        yield from self._llm_latency()
+        yield from self._llm_errors()
+        yield from self._drift()
 
     def _tickets(self) -> Iterator[Metric]:
         by_status = {status: 0 for status in Ticket.Status.values}
@@ -209,6 +217,78 @@ class SwitchboardCollector(Collector):
         if name and version:
             info.add_metric([name, version], 1)
         yield info
+
+
+    def _llm_latency(self) -> Iterator[Metric]:
+        # Cumulative bucket counts straight from SQL: one GROUP BY provider, one COUNT per bucket.
+        family = HistogramMetricFamily(
+            f"{PREFIX}_llm_latency_seconds",
+            "Latency of every provider call (triage attempts, cache hits excluded), by provider.",
+            labels=["provider"],
+        )
+        buckets = {
+            f"le_{index}": Count("pk", filter=Q(latency_ms__lte=bound * 1000))
+            for index, bound in enumerate(LATENCY_BUCKETS_SECONDS)
+        }
+        rows = (
+            TriageDecision.objects.filter(PROVIDER_CALL, cache_hit=False)
+            .order_by()
+            .values("provider")
+            .annotate(total=Count("pk"), latency_sum=Sum("latency_ms"), **buckets)
+            .values_list("provider", "total", "latency_sum", *buckets)
+            .order_by("provider")
+        )
+        for provider, total, latency_sum, *cumulative in rows:
+            family.add_metric(
+                [provider],
+                buckets=[
+                    *((str(bound), count) for bound, count in zip(LATENCY_BUCKETS_SECONDS, cumulative, strict=True)),
+                    ("+Inf", total),
+                ],
+                sum_value=(latency_sum or 0) / 1000,
+            )
+        yield family
+
+    def _llm_errors(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            f"{PREFIX}_llm_errors",
+            "Failed provider calls by type (review/monitoring/errors.py), and fallbacks: final "
+            "decisions that did not come from the first provider's clean answer.",
+            labels=["type"],
+        )
+        filters = error_type_filters()
+        counts = TriageDecision.objects.aggregate(
+            fallback=Count("pk", filter=FALLBACK),
+            **{kind: Count("pk", filter=PROVIDER_CALL & q) for kind, q in filters.items()},
+        )
+        for kind in [*filters, "fallback"]:
+            family.add_metric([kind], counts[kind])
+        yield family
+
+    def _drift(self) -> Iterator[Metric]:
+        statistic = GaugeMetricFamily(
+            f"{PREFIX}_drift_statistic",
+            "The latest drift check run's statistic per check (absent when a side had too few samples).",
+            labels=["check", "test"],
+        )
+        threshold = GaugeMetricFamily(
+            f"{PREFIX}_drift_threshold", "The threshold each drift check's statistic is compared with.",
+            labels=["check"],
+        )
+        breached = GaugeMetricFamily(
+            f"{PREFIX}_drift_breached", "1 when the latest run of the check breached, else 0.", labels=["check"]
+        )
+        # Every check of a run shares its run_at: the latest run is every row at the newest run_at.
+        latest = DriftCheckResult.objects.aggregate(run_at=Max("run_at"))["run_at"]
+        results = DriftCheckResult.objects.filter(run_at=latest).order_by("check_name") if latest else []
+        for result in results:
+            if result.statistic is not None:
+                statistic.add_metric([result.check_name, result.test], result.statistic)
+            threshold.add_metric([result.check_name], result.threshold)
+            breached.add_metric([result.check_name], 1 if result.breached else 0)
+        yield statistic
+        yield threshold
+        yield breached
 
 
 registry = CollectorRegistry()

@@ -1,4 +1,4 @@
-"""Alerts raised for managers (SLA breaches, the automation brake, failed deliveries)."""
+"""Alerts raised for managers (SLA breaches, the automation brake, failed deliveries, drift)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class Alert(models.Model):
         AUTOMATION_BRAKED = "automation_braked", "Automation braked"
         SLA_BREACH = "sla_breach", "SLA breached"
         DELIVERY_FAILED = "delivery_failed", "Reply delivery failed"
+        DRIFT = "drift", "Quality drift"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     message = models.TextField()
