@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time
 
 from django.conf import settings
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Min, Q, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -43,7 +43,7 @@ def _utc_day_start(now: datetime) -> datetime:
 class SwitchboardCollector(Collector):
     """Current state of the tickets, triage, delivery, review queue and alerts.
 
-    Eleven SQL queries per scrape, one cache read per provider in ``LLM_CHAIN`` and two small
+    Ten SQL queries per scrape, one cache read per provider in ``LLM_CHAIN`` and two small
     file reads for the active local model.
     """
 
@@ -58,8 +58,7 @@ class SwitchboardCollector(Collector):
         yield from self._alerts()
         yield from self._automation()
         yield from self._providers()
-        yield from self._llm_latency()
-        yield from self._llm_errors()
+        yield from self._llm_calls()
         yield from self._drift()
 
     def _tickets(self) -> Iterator[Metric]:
@@ -219,51 +218,59 @@ class SwitchboardCollector(Collector):
         yield info
 
 
-    def _llm_latency(self) -> Iterator[Metric]:
-        # Cumulative bucket counts straight from SQL: one GROUP BY provider, one COUNT per bucket.
-        family = HistogramMetricFamily(
+    def _llm_calls(self) -> Iterator[Metric]:
+        # One GROUP BY provider for both families: the latency histogram's cumulative bucket counts
+        # (one filtered COUNT per bucket) and the error counts by type (review/monitoring/errors.py).
+        latency = HistogramMetricFamily(
             f"{PREFIX}_llm_latency_seconds",
             "Latency of every provider call (triage attempts, cache hits excluded), by provider.",
             labels=["provider"],
         )
-        buckets = {
-            f"le_{index}": Count("pk", filter=Q(latency_ms__lte=bound * 1000))
-            for index, bound in enumerate(LATENCY_BUCKETS_SECONDS)
-        }
-        rows = (
-            TriageDecision.objects.filter(PROVIDER_CALL, cache_hit=False)
-            .order_by()
-            .values("provider")
-            .annotate(total=Count("pk"), latency_sum=Sum("latency_ms"), **buckets)
-            .values_list("provider", "total", "latency_sum", *buckets)
-            .order_by("provider")
-        )
-        for provider, total, latency_sum, *cumulative in rows:
-            family.add_metric(
-                [provider],
-                buckets=[
-                    *((str(bound), count) for bound, count in zip(LATENCY_BUCKETS_SECONDS, cumulative, strict=True)),
-                    ("+Inf", total),
-                ],
-                sum_value=(latency_sum or 0) / 1000,
-            )
-        yield family
-
-    def _llm_errors(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(
+        errors = CounterMetricFamily(
             f"{PREFIX}_llm_errors",
-            "Failed provider calls by type (review/monitoring/errors.py), and fallbacks: final "
-            "decisions that did not come from the first provider's clean answer.",
+            "Failed provider calls by type (timeout, rate_limit, connection, validation), and "
+            "fallbacks: final decisions that are not the first provider's clean answer.",
             labels=["type"],
         )
+        timed = PROVIDER_CALL & Q(cache_hit=False)
+        buckets = {
+            f"le_{index}": Count("pk", filter=timed & Q(latency_ms__lte=bound * 1000))
+            for index, bound in enumerate(LATENCY_BUCKETS_SECONDS)
+        }
         filters = error_type_filters()
-        counts = TriageDecision.objects.aggregate(
-            fallback=Count("pk", filter=FALLBACK),
-            **{kind: Count("pk", filter=PROVIDER_CALL & q) for kind, q in filters.items()},
+        kinds = [*filters, "fallback"]
+        error_counts = {f"error_{kind}": Count("pk", filter=PROVIDER_CALL & q) for kind, q in filters.items()}
+        error_counts["error_fallback"] = Count("pk", filter=FALLBACK)
+        rows = (
+            TriageDecision.objects.order_by()
+            .values("provider")
+            .annotate(
+                timed=Count("pk", filter=timed),
+                latency_sum=Sum("latency_ms", filter=timed),
+                **buckets,
+                **error_counts,
+            )
+            .values_list("provider", "timed", "latency_sum", *buckets, *error_counts)
+            .order_by("provider")
         )
-        for kind in [*filters, "fallback"]:
-            family.add_metric([kind], counts[kind])
-        yield family
+        totals = dict.fromkeys(kinds, 0)
+        for provider, timed_calls, latency_sum, *counts in rows:
+            cumulative, by_kind = counts[: len(buckets)], counts[len(buckets):]
+            for kind, count in zip(kinds, by_kind, strict=True):
+                totals[kind] += count
+            if timed_calls:
+                latency.add_metric(
+                    [provider],
+                    buckets=[
+                        *((str(bound), n) for bound, n in zip(LATENCY_BUCKETS_SECONDS, cumulative, strict=True)),
+                        ("+Inf", timed_calls),
+                    ],
+                    sum_value=(latency_sum or 0) / 1000,
+                )
+        for kind in kinds:
+            errors.add_metric([kind], totals[kind])
+        yield latency
+        yield errors
 
     def _drift(self) -> Iterator[Metric]:
         statistic = GaugeMetricFamily(
@@ -279,8 +286,9 @@ class SwitchboardCollector(Collector):
             f"{PREFIX}_drift_breached", "1 when the latest run of the check breached, else 0.", labels=["check"]
         )
         # Every check of a run shares its run_at: the latest run is every row at the newest run_at.
-        latest = DriftCheckResult.objects.aggregate(run_at=Max("run_at"))["run_at"]
-        results = DriftCheckResult.objects.filter(run_at=latest).order_by("check_name") if latest else []
+        results = DriftCheckResult.objects.filter(
+            run_at=Subquery(DriftCheckResult.objects.order_by("-run_at").values("run_at")[:1])
+        ).order_by("check_name")
         for result in results:
             if result.statistic is not None:
                 statistic.add_metric([result.check_name, result.test], result.statistic)
