@@ -367,8 +367,9 @@ DRIFT_REFERENCE_DAYS = env_int("DRIFT_REFERENCE_DAYS", 30, minimum=1)
 DRIFT_MIN_SAMPLES = env_int("DRIFT_MIN_SAMPLES", 100, minimum=2)
 DRIFT_ALPHA = env_float("DRIFT_ALPHA", 0.001, minimum=1e-12, maximum=0.5)
 DRIFT_PSI_THRESHOLD = env_float("DRIFT_PSI_THRESHOLD", 0.1, minimum=0)
+DRIFT_MIX_RATIO = env_float("DRIFT_MIX_RATIO", 2.0, minimum=1)
 DRIFT_KS_THRESHOLD = env_float("DRIFT_KS_THRESHOLD", 0.1, minimum=0, maximum=1)
-DRIFT_RATE_MIN_CHANGE = env_float("DRIFT_RATE_MIN_CHANGE", 0.02, minimum=0, maximum=1)
+DRIFT_RATE_MIN_CHANGE = env_float("DRIFT_RATE_MIN_CHANGE", 0.01, minimum=0, maximum=1)
 DRIFT_RATIO_THRESHOLD = env_float("DRIFT_RATIO_THRESHOLD", 1.5, minimum=1)
 # A drift alert is e-mailed to every manager and, when set, POSTed (Standard Webhooks signature,
 # the SSRF check of callbacks: a private host must be in CALLBACK_ALLOWED_HOSTS) to this URL.

@@ -25,8 +25,9 @@ class DriftThresholds:
     min_samples: int = 100
     psi: float = 0.1
     ks: float = 0.1
-    rate_min_change: float = 0.02
+    rate_min_change: float = 0.01
     ratio: float = 1.5
+    mix_ratio: float = 2.0
 
     @classmethod
     def from_settings(cls) -> DriftThresholds:
@@ -39,6 +40,7 @@ class DriftThresholds:
             ks=settings.DRIFT_KS_THRESHOLD,
             rate_min_change=settings.DRIFT_RATE_MIN_CHANGE,
             ratio=settings.DRIFT_RATIO_THRESHOLD,
+            mix_ratio=settings.DRIFT_MIX_RATIO,
         )
 
 
@@ -106,9 +108,20 @@ def _too_few(outcome: TestOutcome, thresholds: DriftThresholds) -> bool:
     return min(outcome.reference_count, outcome.recent_count) < thresholds.min_samples
 
 
+def _two_proportion_z(reference_hits: int, reference_total: int, recent_hits: int, recent_total: int) -> float:
+    """Pooled two-proportion z of recent − reference (0 when both rates are 0 or 1)."""
+    pooled = (reference_hits + recent_hits) / (reference_total + recent_total)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / reference_total + 1 / recent_total))
+    return (recent_hits / recent_total - reference_hits / reference_total) / spread if spread else 0.0
+
+
 def mix_test(reference: Mapping[str, int], recent: Mapping[str, int], thresholds: DriftThresholds, *, top: int = 5) -> TestOutcome:
     """A categorical mix: PSI (effect) and Pearson's chi-square on the 2×k table of counts
-    (``scipy.stats.chi2_contingency``). Breached when PSI > ``thresholds.psi`` and p < alpha."""
+    (``scipy.stats.chi2_contingency``). Breached when PSI > ``thresholds.psi`` with the chi-square
+    p < alpha, OR when one key's share moved by a factor of ``thresholds.mix_ratio`` (up or down)
+    with its own two-proportion z-test significant at alpha / k (Bonferroni over the k keys). The
+    second rule exists because one of 77 intents tripling barely moves PSI (≈ 0.03) or the
+    76-degree-of-freedom chi-square, yet is exactly the shift a manager wants to hear about."""
     outcome = TestOutcome(
         test="PSI + chi-square", threshold=thresholds.psi,
         reference_count=sum(reference.values()), recent_count=sum(recent.values()),
@@ -122,15 +135,26 @@ def mix_test(reference: Mapping[str, int], recent: Mapping[str, int], thresholds
     else:
         table = np.array([[reference.get(key, 0) for key in keys], [recent.get(key, 0) for key in keys]])
         p_value = _finite(stats.chi2_contingency(table).pvalue)
+    per_key_alpha = thresholds.alpha / len(keys)
+    shifted = []
+    for mover in movers:
+        ratio = max(mover.recent_share, PSI_FLOOR) / max(mover.reference_share, PSI_FLOOR)
+        if thresholds.mix_ratio > ratio > 1 / thresholds.mix_ratio:
+            continue
+        z = _two_proportion_z(reference.get(mover.key, 0), outcome.reference_count,
+                              recent.get(mover.key, 0), outcome.recent_count)
+        if 2 * float(stats.norm.sf(abs(z))) < per_key_alpha:
+            shifted.append({"key": mover.key, "ratio": round(ratio, 3), "z": round(z, 2)})
     outcome.statistic = float(psi or 0.0)
     outcome.p_value = p_value
-    outcome.breached = outcome.statistic > thresholds.psi and p_value < thresholds.alpha
+    outcome.breached = (outcome.statistic > thresholds.psi and p_value < thresholds.alpha) or bool(shifted)
     outcome.evidence = {
         "movers": [
             {"key": mover.key, "reference_share": round(mover.reference_share, 4),
              "recent_share": round(mover.recent_share, 4), "contribution": round(mover.contribution, 4)}
             for mover in movers[:top]
         ],
+        "shifted": shifted[:top],
     }
     return outcome
 
@@ -177,9 +201,7 @@ def rate_test(
         return outcome
     reference_rate = reference_hits / reference_total
     recent_rate = recent_hits / recent_total
-    pooled = (reference_hits + recent_hits) / (reference_total + recent_total)
-    spread = math.sqrt(pooled * (1 - pooled) * (1 / reference_total + 1 / recent_total))
-    z = (recent_rate - reference_rate) / spread if spread else 0.0
+    z = _two_proportion_z(reference_hits, reference_total, recent_hits, recent_total)
     outcome.statistic = z
     outcome.p_value = float(stats.norm.sf(z))
     outcome.breached = z > outcome.threshold and recent_rate - reference_rate >= thresholds.rate_min_change

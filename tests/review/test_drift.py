@@ -125,8 +125,8 @@ def test_a_rate_that_falls_is_not_drift_and_one_that_rises_is():
 
 
 def test_a_significant_but_tiny_change_is_not_drift():
-    # 20,000 a side: a 1.5 point rise is "significant" (z ≈ 5) but under DRIFT_RATE_MIN_CHANGE.
-    outcome = statistics.rate_test(2000, 20000, 2300, 20000, THRESHOLDS)
+    # 50,000 a side: a 0.8 point rise is "significant" (z ≈ 4) but under DRIFT_RATE_MIN_CHANGE.
+    outcome = statistics.rate_test(5000, 50000, 5400, 50000, THRESHOLDS)
 
     assert outcome.statistic is not None and outcome.statistic > outcome.threshold
     assert not outcome.breached
