@@ -14,8 +14,10 @@ from django.utils import timezone
 from review.models import DriftCheckResult
 from review.monitoring import statistics
 from review.monitoring.checks import CHECKS
+from review.monitoring.notify import drift_alert_webhook_post
 from review.monitoring.services import drift_checks_run
 from support.models import Alert
+from support.ssrf import CallbackTargetRefused
 from tests.review.drift_helpers import CATEGORIES, Stream, history_replay
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -139,3 +141,13 @@ def test_the_p95_ratio_breaches_when_latency_doubles():
 
     assert outcome.statistic == pytest.approx(2.0) and outcome.breached
     assert statistics.ratio_test(reference, reference, THRESHOLDS, quantile=0.95, floor=1.0).breached is False
+
+
+def test_the_alert_webhook_refuses_a_private_target_that_is_not_allow_listed(settings):
+    settings.ALERT_WEBHOOK_URL = "http://127.0.0.1:9/hooks"
+    settings.ALERT_WEBHOOK_SECRET = "whsec_" + "c3dpdGNoYm9hcmQtZGV2LWNhbGxiYWNr"
+    settings.CALLBACK_ALLOWED_HOSTS = []
+    alert = Alert.objects.create(kind=Alert.Kind.DRIFT, message="m", dedupe_key="drift:confidence:2026-01-01")
+
+    with pytest.raises(CallbackTargetRefused, match="loopback"):
+        drift_alert_webhook_post(alert_id=alert.pk)
