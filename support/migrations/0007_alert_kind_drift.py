@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('support', '0005_h6_delivery_warm_outbound_auto_retries'),
+        ('support', '0006_intake_sender_auth_token_source'),
     ]
 
     operations = [
