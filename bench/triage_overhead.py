@@ -3,13 +3,15 @@ OpenAI-compatible server (real SDK, real HTTP, real database, local classifier a
 
 Usage: triage_overhead.py [COUNT] [--no-local-model]
 
-Measures triage_run_execute wall time per ticket, sequentially, after a warm-up, and the time
-the fake server reports spending (≈0). Prints one JSON object.
+Measures triage_run_execute wall time and this process's CPU time per ticket, sequentially, after
+a warm-up, and the load average at the end. Prints one JSON object. "On one core":
+``taskset -c 1 .venv/bin/python bench/triage_overhead.py 60``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -33,11 +35,12 @@ def main(count: int = 200, local_model: bool = True) -> None:
     for ticket_id in warmup:
         triage_run_execute(ticket_id=ticket_id)
     ids = tickets_create(count, tag=tag)
-    timings = []
+    timings, cpu = [], []
     for ticket_id in ids:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         status = triage_run_execute(ticket_id=ticket_id)
         timings.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - cpu_started) * 1000)
         assert status in {"awaiting_review", "auto_replied"}, status
     server.stop()
     print(json.dumps({
@@ -49,6 +52,10 @@ def main(count: int = 200, local_model: bool = True) -> None:
         "ms_p50": round(percentile(timings, 0.5), 2),
         "ms_p95": round(percentile(timings, 0.95), 2),
         "ms_max": round(max(timings), 2),
+        # This process's CPU per ticket (PostgreSQL's and Redis's not included): what a busy
+        # machine inflates least.
+        "cpu_ms_p50": round(percentile(cpu, 0.5), 2),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
         "requests_to_model": len(server.requests),
     }, indent=2))
 

@@ -27,10 +27,9 @@ def _run_level(args: tuple[int, int, float, bool, str]) -> tuple[int, float, flo
     from django.db import connections
 
     connections.close_all()  # a forked child must not share the parent's connection
-    if local_model:
-        setup_local_model()
-    else:
+    if not local_model:
         settings.CLASSIFIER_DIR = "/nonexistent-no-model"
+    # else: main() trained it once; a forked child inherits settings.CLASSIFIER_DIR
     server = setup_fake_llm(delay=delay)
     from triage.pipeline import triage_run_execute
 
@@ -65,6 +64,8 @@ def main() -> None:
     parser.add_argument("--no-local-model", action="store_true")
     options = parser.parse_args()
     setup_database()
+    if not options.no_local_model:
+        setup_local_model()  # once, before any fork: training embeds ~3,000 texts
     rows = []
     for level in [int(value) for value in options.levels.split(",")]:
         count = max(8, level * options.per_thread)

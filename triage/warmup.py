@@ -3,7 +3,8 @@ ticket (the first tickets after a start used to wait 60-145 s for them).
 
 ``worker_warm`` loads, in order: the active local classifier (``triage.classifier``; an embedding
 model loads the sentence encoder with it), the sentence encoder when KB retrieval is hybrid, and
-the knowledge base retrieval state (BM25 index, chunk embeddings) through one ``kb_search``. Each
+the knowledge base retrieval state (BM25 index, chunk embeddings) through one ``kb_search``, then
+checks the encoder (``encoder_check``: an ERROR and an Alert when it is configured but unusable). Each
 step's failure is logged as an error and the next step runs: a worker that can't warm up still
 starts, and triages exactly as a cold one would (loading on demand, failing the same way).
 
@@ -23,10 +24,12 @@ from typing import Any
 
 from celery.concurrency import get_implementation
 from django.conf import settings
-from django.db import connections
+from django.db import IntegrityError, connections
+from django.utils import timezone
 
+from support.models import Alert
 from triage.classifier import active_model_name, load_classifier
-from triage.embeddings import get_encoder
+from triage.embeddings import encoder_status, get_encoder
 from triage.kb.retrieval import hybrid_enabled, kb_search
 
 logger = logging.getLogger(__name__)
@@ -76,6 +79,7 @@ def worker_warm() -> WarmReport:
     if needs_encoder or hybrid_enabled():
         step("encoder", get_encoder)  # already loaded with an embedding model: costs nothing
     step("knowledge base", lambda: kb_search(query="warm up", limit=1))
+    step("encoder check", encoder_check)
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:  # this thread's; task threads open their own
             connection.close()
@@ -89,6 +93,31 @@ def worker_warm() -> WarmReport:
         extra={"classifier": model_name or "", "warm_seconds": report.seconds},
     )
     return report
+
+
+def encoder_check() -> None:
+    """A worker without the encoder it is configured to use (LOCAL_MODEL_EMBEDDINGS=auto or on)
+    says so once, at start: an ERROR in the log and a manager's Alert (one per day), visible on
+    /metrics (``switchboard_alerts_open{kind="encoder_unavailable"}``) and on the dashboard's
+    banner. The tickets then triage without the embedding half, never silently."""
+    status = encoder_status()
+    if status.usable or status.state == "disabled":
+        return
+    logger.error("sentence encoder %s: %s", status.state, status.detail)
+    day = timezone.now().date().isoformat()
+    try:
+        Alert.objects.get_or_create(
+            dedupe_key=f"encoder_unavailable:{day}",
+            defaults={
+                "kind": Alert.Kind.ENCODER_UNAVAILABLE,
+                "message": f"A triage worker started without its sentence encoder ({status.state}): "
+                f"{status.detail}. The local model's embedding half and hybrid KB retrieval are off "
+                "in that worker until it is fixed and the worker restarted.",
+                "details": {"state": status.state, "detail": status.detail, "required": status.required},
+            },
+        )
+    except IntegrityError:  # another worker wrote it first
+        pass
 
 
 def on_worker_process_init(**_kwargs: object) -> None:

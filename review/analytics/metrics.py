@@ -26,6 +26,7 @@ from review.models import DriftCheckResult
 from review.monitoring.errors import FALLBACK, PROVIDER_CALL, error_type_filters
 from support.models import Alert, Category, OutboundMessage, SlaBreach, Ticket
 from triage import classifier
+from triage.embeddings import encoder_status
 from triage.models import TriageDecision
 from triage.providers.breaker import breaker_is_open
 
@@ -216,7 +217,13 @@ class SwitchboardCollector(Collector):
         if name and version:
             info.add_metric([name, version], 1)
         yield info
-
+        # The files' state, hashed once per change (then three stat() calls per scrape).
+        yield GaugeMetricFamily(
+            f"{PREFIX}_encoder_loaded",
+            "1 when the sentence encoder is installed and its files are the recorded ones, 0 when it "
+            "is off, missing or refused (see the encoder_unavailable alert).",
+            value=1 if encoder_status().usable else 0,
+        )
 
     def _llm_calls(self) -> Iterator[Metric]:
         # One GROUP BY provider for both families: the latency histogram's cumulative bucket counts

@@ -17,6 +17,7 @@ class Alert(models.Model):
         AUTOMATION_BRAKED = "automation_braked", "Automation braked"
         SLA_BREACH = "sla_breach", "SLA breached"
         DELIVERY_FAILED = "delivery_failed", "Reply delivery failed"
+        ENCODER_UNAVAILABLE = "encoder_unavailable", "Sentence encoder unavailable"
         DRIFT = "drift", "Quality drift"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -239,3 +240,37 @@ def test_hybrid_retrieval_finds_a_paraphrase_the_keywords_miss(settings) -> None
     hybrid = [hit.article_slug for hit in kb_search(query=question, limit=5)]
     assert "unrecognised-transactions" not in lexical
     assert "unrecognised-transactions" in hybrid
+
+
+NEW_ARTICLE = """---
+title: Travel notices
+slug: travel-notices
+categories: [card_not_working]
+status: published
+---
+# Travel notices
+
+## Before you travel
+No travel notice is needed: Northwind cards work abroad from day one.
+"""
+
+
+def test_a_published_article_is_seen_by_the_next_search(demo_kb: int, tmp_path: Path) -> None:
+    # Given a process whose KB snapshot is built (a worker that has triaged before)
+    assert all(hit.article_slug != "travel-notices" for hit in kb_search(query="travel notice abroad", limit=5))
+    # When an article is published (another process's write: the version key moves)
+    _write(tmp_path, "travel.md", NEW_ARTICLE)
+    kb_import_dir(path=tmp_path)
+    # Then the next search finds it
+    assert kb_search(query="travel notice abroad", limit=1)[0].article_slug == "travel-notices"
+
+
+@pytest.mark.postgres
+def test_a_search_reads_the_published_state_from_the_snapshot(
+    demo_kb: int, django_assert_num_queries: Any
+) -> None:
+    kb_search(query="my card has not arrived", limit=5)  # builds this process's snapshot
+    # Only the full-text ranking reaches the database: state, chunks and categories do not
+    with django_assert_num_queries(1):
+        hits = kb_search(query="when will my card arrive", limit=5, category_slug="card_arrival")
+    assert hits

@@ -13,6 +13,13 @@ from tests.triage.llm_answers import answer
 from triage.models import TriageDecision
 from triage.pipeline import triage_claim_token, triage_run_claimed, triage_run_execute
 
+# One auto-replied ticket, local model and demo KB loaded: the claim (1); the context (6: ticket,
+# messages, categories, teams, the KB's full-text ranking, the attempt count); the provider
+# chain's two budget sums; the final transaction (23 with its savepoints: lock and "decided?" in
+# one statement, category, routing, SLA, decision, four events, the outbound reply, one UPDATE of
+# the ticket's classification and status). A change here is a change in per-ticket cost.
+QUERIES_PER_TRIAGE_RUN = 32
+
 REQUIRED_JSON_KEYS = {
     "ticket_id",
     "provider",
@@ -248,3 +255,31 @@ def test_triage_ticket_plain_output_is_readable(demo_tenant, fake_llm):
     ticket = _ticket()
     text = _run(str(ticket.pk))
     assert "provider" in text and "openai" in text and "draft:" in text
+
+
+@pytest.mark.django_db
+def test_one_triage_run_costs_a_fixed_number_of_queries(automatable, fake_llm, trained_classifier, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from triage.kb.services import kb_import_demo
+
+    # Given the demo knowledge base, and a first ticket that loads what a process keeps
+    kb_import_demo()
+    settings.AUDIT_SAMPLE_RATE = 0  # a sampled reply adds its audit row (a draw per reply)
+    fake_llm.push(Reply(content=answer("card_arrival", confidence=0.97)))
+    triage_run_execute(ticket_id=_ticket(email="first@example.com").pk)
+    counts = []
+    sqls = []
+    for index in range(3):
+        # When later tickets (as a history grows) are triaged, each auto-replied
+        fake_llm.push(Reply(content=answer("card_arrival", confidence=0.97)))
+        ticket = _ticket(email=f"later{index}@example.com")
+        with CaptureQueriesContext(connection) as queries:
+            assert triage_run_execute(ticket_id=ticket.pk) == "auto_replied"
+        counts.append(len(queries.captured_queries))
+        sqls.append([q["sql"][:100] for q in queries.captured_queries])
+    # Then each costs the same, small number of queries: the KB's published state, the
+    # categories and the model are not re-read per ticket
+    assert counts == [counts[0]] * 3, "\n".join(sqls[-1])
+    assert counts[0] == QUERIES_PER_TRIAGE_RUN, "\n".join(q["sql"][:120] for q in queries.captured_queries)

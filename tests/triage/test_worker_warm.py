@@ -10,10 +10,11 @@ import sys
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from support.models import Ticket
+from support.models import Alert, Ticket
 from support.services import ticket_create
 from tests.conftest import TEST_QUEUE, wait_for
 from tests.triage.test_worker import REPO_ROOT, _test_database_url
@@ -22,6 +23,17 @@ from triage.classifier import classifier_clear_cache, storage
 from triage.models import TriageDecision
 
 DONE = {Ticket.Status.AWAITING_REVIEW, Ticket.Status.AUTO_REPLIED}
+
+
+def _start_worker(env: dict[str, str], log_path: Path, *, name: str) -> subprocess.Popen[bytes]:
+    """A real worker process (thread pool, as in production) logging at INFO into ``log_path``."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "support", "worker", "-P", "threads", "-c", "2",
+             "-Q", TEST_QUEUE, "--without-gossip", "--without-mingle", "--without-heartbeat",
+             "--loglevel=INFO", "-n", f"{name}-{uuid.uuid4().hex[:6]}@%h"],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
 
 
 @pytest.mark.django_db
@@ -96,13 +108,7 @@ def test_a_started_worker_has_the_model_loaded_before_its_first_task(
         "LLM_CHAIN": "local",
         "OPENAI_API_KEY": "",
     }
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "support", "worker", "-P", "threads", "-c", "2",
-             "-Q", TEST_QUEUE, "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--loglevel=INFO", "-n", f"warm-{uuid.uuid4().hex[:6]}@%h"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+    worker = _start_worker(env, log_path, name="warm")
     try:
         # When a ticket arrives as it starts
         ticket, _ = ticket_create(
@@ -123,3 +129,82 @@ def test_a_started_worker_has_the_model_loaded_before_its_first_task(
     assert "classifier" in lines[warm] and "failed" not in lines[warm]
     decision = TriageDecision.objects.get(ticket=ticket, is_final=True)
     assert decision.provider == "local"
+
+
+METRICS_TOKEN = "metrics-token-for-tests"
+
+
+def _metrics(client: Any, settings: Any) -> str:
+    settings.METRICS_TOKEN = METRICS_TOKEN
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_warm_up_without_the_encoder_is_an_error_and_one_alert(tmp_path, settings, caplog, client):
+    # Given embeddings on "auto" and no encoder where ENCODER_DIR points
+    settings.LOCAL_MODEL_EMBEDDINGS = "auto"
+    settings.ENCODER_DIR = tmp_path / "no-encoder"
+    settings.CLASSIFIER_DIR = tmp_path / "no-model"
+    # When two worker processes warm up
+    with caplog.at_level(logging.ERROR, logger="triage.warmup"):
+        warmup.worker_warm()
+        warmup.worker_warm()
+    # Then each says so at ERROR, and managers get one alert, on /metrics too
+    assert [r.levelno for r in caplog.records if "sentence encoder missing" in r.getMessage()] == [logging.ERROR] * 2
+    [alert] = Alert.objects.filter(kind=Alert.Kind.ENCODER_UNAVAILABLE)
+    assert "encoder_install" in alert.message
+    text = _metrics(client, settings)
+    assert 'switchboard_alerts_open{kind="encoder_unavailable"} 1.0' in text
+    assert "switchboard_encoder_loaded 0.0" in text
+
+
+@pytest.mark.django_db
+def test_an_installed_encoder_raises_no_alert_and_reads_loaded(settings, client):
+    settings.LOCAL_MODEL_EMBEDDINGS = "auto"
+    warmup.encoder_check()
+    assert not Alert.objects.filter(kind=Alert.Kind.ENCODER_UNAVAILABLE).exists()
+    assert "switchboard_encoder_loaded 1.0" in _metrics(client, settings)
+
+
+@pytest.mark.django_db
+def test_managers_see_a_banner_while_the_encoder_alert_is_open(tmp_path, settings, client, manager_user):
+    settings.ENCODER_DIR = tmp_path / "no-encoder"
+    warmup.encoder_check()
+    client.force_login(manager_user)
+    page = client.get("/review/dashboard/").content.decode()
+    assert 'id="encoder-banner"' in page and "Sentence encoder unavailable" in page
+    Alert.objects.update(acknowledged_by=manager_user)
+    assert 'id="encoder-banner"' not in client.get("/review/dashboard/").content.decode()
+
+
+@pytest.mark.postgres
+@pytest.mark.worker
+def test_a_worker_started_without_the_encoder_raises_an_alert_visible_on_metrics(
+    transactional_db, tmp_path, settings, client
+):
+    # Given a real worker process whose ENCODER_DIR holds no encoder (embeddings on "auto")
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "CELERY_QUEUE": TEST_QUEUE,
+        "CLASSIFIER_DIR": str(tmp_path / "no-model"),
+        "ENCODER_DIR": str(tmp_path / "no-encoder"),
+        "LOCAL_MODEL_EMBEDDINGS": "auto",
+        "LLM_CHAIN": "local",
+        "OPENAI_API_KEY": "",
+    }
+    log_path = tmp_path / "worker.log"
+    worker = _start_worker(env, log_path, name="noenc")
+    try:
+        # When it starts
+        wait_for(lambda: Alert.objects.filter(kind=Alert.Kind.ENCODER_UNAVAILABLE).exists(), timeout=120)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    # Then the alert is on /metrics and the worker's log has the ERROR
+    assert 'switchboard_alerts_open{kind="encoder_unavailable"} 1.0' in _metrics(client, settings)
+    assert "ERROR" in log_path.read_text(errors="replace") and "sentence encoder missing" in log_path.read_text(
+        errors="replace"
+    )

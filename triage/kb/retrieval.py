@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import math
 import re
-import threading
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Max
 
 from triage.embeddings import embeddings_available, get_encoder
-from triage.kb.models import Article, Chunk
+from triage.kb.snapshot import KbSnapshot, kb_snapshot, snapshot_documents, snapshot_vectors
 
 # Added to a [0, 1]-normalised lexical score: a chunk of the hinted category's articles that
 # matches the query at all outranks every other chunk; unmatched ones still get half of it.
@@ -80,18 +78,31 @@ def _stem(token: str) -> str:
     return token
 
 
-def kb_search(*, query: str, limit: int = 5, category_slug: str | None = None) -> list[ChunkHit]:
-    """The ``limit`` best published chunks for ``query`` (best first)."""
+def kb_search(
+    *, query: str, limit: int = 5, category_slug: str | None = None, query_vector: np.ndarray | None = None
+) -> list[ChunkHit]:
+    """The ``limit`` best published chunks for ``query`` (best first).
+
+    ``query_vector``: the query's sentence embedding when the caller already has it (a triage run
+    embeds its ticket once, for the classifier and this search); computed here otherwise, and
+    only when retrieval is hybrid. The published chunks come from the process's snapshot
+    (triage.kb.snapshot): on PostgreSQL the full-text ranking is the only query.
+    """
     if limit <= 0 or not tokenize(query):  # nothing but stopwords: no topic to look up
+        return []
+    snapshot = kb_snapshot()
+    if not snapshot.chunks:
         return []
     pool = max(limit * 4, 20)
     if connection.vendor == "postgresql":
         scored = _postgres_scores(query=query, limit=pool)
     else:
-        scored = _bm25_index().scores(query=query, limit=pool)
+        scored = _bm25_index(snapshot).scores(query=query, limit=pool)
     if hybrid_enabled():
-        scored = _fuse(lexical=scored, dense=_dense_scores(query=query, limit=pool))
-    return _rank(scored=scored, limit=limit, category_slug=category_slug)
+        if query_vector is None:
+            query_vector = get_encoder().encode([query])[0]
+        scored = _fuse(lexical=scored, dense=_dense_scores(snapshot, query_vector=query_vector, limit=pool))
+    return _rank(snapshot, scored=scored, limit=limit, category_slug=category_slug)
 
 
 def hybrid_enabled() -> bool:
@@ -110,92 +121,45 @@ def _fuse(*, lexical: dict[int, float], dense: dict[int, float]) -> dict[int, fl
     return fused
 
 
-def _dense_scores(*, query: str, limit: int) -> dict[int, float]:
-    chunk_ids, matrix = _chunk_vectors()
+def _dense_scores(snapshot: KbSnapshot, *, query_vector: np.ndarray, limit: int) -> dict[int, float]:
+    """Cosine similarity with every published chunk (vectors embedded once per KB state and
+    process: the demo KB embeds in well under a second, and a chunk is short)."""
+    chunk_ids, matrix = snapshot_vectors(snapshot, encode=lambda texts: get_encoder().encode(texts))
     if not chunk_ids:
         return {}
-    similarities = matrix @ get_encoder().encode([query])[0]
+    similarities = matrix @ np.asarray(query_vector, dtype=np.float32)
     best = np.argsort(-similarities, kind="stable")[:limit]
     return {chunk_ids[i]: float(similarities[i]) for i in best.tolist() if similarities[i] > 0}
 
 
-_vector_cache: dict[str, tuple[tuple[object, ...], list[int], np.ndarray]] = {}
-
-
-def _chunk_vectors() -> tuple[list[int], np.ndarray]:
-    """Embeddings of the published chunks (heading + text), computed once per KB state and
-    process: the demo KB embeds in well under a second, and a chunk is short."""
-    key = _published_state()
-    with _index_lock:
-        cached = _vector_cache.get("default")
-        if cached and cached[0] == key:
-            return cached[1], cached[2]
-    rows = list(
-        Chunk.objects.filter(article__status=Article.Status.PUBLISHED)
-        .order_by("id")
-        .values_list("id", "article__title", "heading", "text")
-    )
-    ids = [row[0] for row in rows]
-    matrix = get_encoder().encode([f"{title}. {heading}. {text}" for _id, title, heading, text in rows])
-    with _index_lock:
-        _vector_cache["default"] = (key, ids, matrix)
-    return ids, matrix
-
-
-def _rank(*, scored: dict[int, float], limit: int, category_slug: str | None) -> list[ChunkHit]:
+def _rank(snapshot: KbSnapshot, *, scored: dict[int, float], limit: int, category_slug: str | None) -> list[ChunkHit]:
+    chunks = snapshot.chunks
+    # A lexical hit from the database that the snapshot does not know yet (published a moment
+    # ago, before the version moved) is skipped rather than shown half-known.
+    scored = {chunk_id: score for chunk_id, score in scored.items() if chunk_id in chunks}
     boosted: dict[int, float] = {}
     top = max(scored.values(), default=0.0)
     for chunk_id, score in scored.items():
         boosted[chunk_id] = score / top if top > 0 else 0.0
     if category_slug:
-        for chunk_id, categories in _chunk_categories(chunk_ids=list(boosted)).items():
-            if category_slug in categories:
+        for chunk_id in boosted:
+            if category_slug in chunks[chunk_id].categories:
                 boosted[chunk_id] += CATEGORY_BOOST
-        for category_chunk in _chunks_in_category(category_slug=category_slug, limit=limit):
-            boosted.setdefault(category_chunk.pk, CATEGORY_BOOST * 0.5)
+        for chunk_id in snapshot.by_category.get(category_slug, [])[:limit]:
+            boosted.setdefault(chunk_id, CATEGORY_BOOST * 0.5)
     best = sorted(boosted.items(), key=lambda item: (-item[1], item[0]))[:limit]
-    chunks = Chunk.objects.select_related("article").in_bulk([chunk_id for chunk_id, _ in best])
-    hits = []
-    for chunk_id, score in best:
-        chunk = chunks.get(chunk_id)
-        if chunk is None or score <= 0:
-            continue
-        hits.append(
-            ChunkHit(
-                chunk_id=chunk.pk,
-                article_slug=chunk.article.slug,
-                article_title=chunk.article.title,
-                heading=chunk.heading,
-                text=chunk.text,
-                score=round(score, 6),
-            )
+    return [
+        ChunkHit(
+            chunk_id=chunk_id,
+            article_slug=chunks[chunk_id].article_slug,
+            article_title=chunks[chunk_id].article_title,
+            heading=chunks[chunk_id].heading,
+            text=chunks[chunk_id].text,
+            score=round(score, 6),
         )
-    return hits
-
-
-def _chunks_in_category(*, category_slug: str, limit: int) -> list[Chunk]:
-    # JSONField __contains is not supported on SQLite: filter in Python (the KB is small).
-    article_ids = [
-        pk
-        for pk, categories in Article.objects.filter(status=Article.Status.PUBLISHED).values_list(
-            "pk", "categories"
-        )
-        if category_slug in (categories or [])
+        for chunk_id, score in best
+        if score > 0
     ]
-    return list(
-        Chunk.objects.filter(article_id__in=article_ids)
-        .only("id")
-        .order_by("article_id", "ordinal")[:limit]
-    )
-
-
-def _chunk_categories(*, chunk_ids: list[int]) -> dict[int, list[str]]:
-    return {
-        chunk_id: categories or []
-        for chunk_id, categories in Chunk.objects.filter(pk__in=chunk_ids).values_list(
-            "pk", "article__categories"
-        )
-    }
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
@@ -265,42 +229,10 @@ class Bm25Index:
         return dict(best)
 
 
-_index_lock = threading.Lock()
-_index_cache: dict[str, tuple[tuple[object, ...], Bm25Index]] = {}
-
-
-def _published_state() -> tuple[object, ...]:
-    """What identifies the published KB: count, newest chunk id, newest article edit."""
-    published = Chunk.objects.filter(article__status=Article.Status.PUBLISHED)
-    stats = published.aggregate(max_id=Max("id"), updated=Max("article__updated_at"))
-    return (
-        connection.alias,
-        connection.settings_dict.get("NAME"),
-        published.count(),
-        stats["max_id"],
-        stats["updated"],
-    )
-
-
-def _bm25_index() -> Bm25Index:
-    """Rebuilt whenever published chunks change (count, newest id, newest article edit)."""
-    published = Chunk.objects.filter(article__status=Article.Status.PUBLISHED)
-    key = _published_state()
-    with _index_lock:
-        cached = _index_cache.get("default")
-        if cached and cached[0] == key:
-            return cached[1]
-        documents: dict[int, Counter[str]] = {}
-        for chunk_id, title, heading, tags, text in published.values_list(
-            "id", "article__title", "heading", "article__tags", "text"
-        ):
-            terms: Counter[str] = Counter()
-            tag_text = " ".join(str(tag) for tag in tags or [])
-            fields = (("title", title), ("heading", heading), ("tags", tag_text), ("text", text))
-            for field, value in fields:
-                for token in tokenize(value or ""):
-                    terms[token] += FIELD_WEIGHTS[field]  # type: ignore[assignment]  # float weights
-            documents[chunk_id] = terms
-        index = Bm25Index(documents)
-        _index_cache["default"] = (key, index)
-        return index
+def _bm25_index(snapshot: KbSnapshot) -> Bm25Index:
+    """Built once per snapshot (so once per publication and process)."""
+    index = snapshot.lexical_index
+    if not isinstance(index, Bm25Index):
+        index = Bm25Index(snapshot_documents(snapshot, tokenize=tokenize, weights=FIELD_WEIGHTS))
+        snapshot.lexical_index = index
+    return index

@@ -13,6 +13,7 @@ from django.utils.text import slugify
 
 from triage.kb.chunking import chunk_markdown, split_front_matter
 from triage.kb.models import Article, ArticleVersion, Chunk
+from triage.kb.snapshot import kb_published_changed
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,9 @@ def _version_record(*, article: Article, edited_by: User | None) -> None:
 
 def kb_article_rechunk(*, article: Article) -> int:
     """Replace the article's chunks (only published articles have chunks: drafts are never
-    cited) and refresh their search vectors. Returns the number of chunks."""
+    cited) and refresh their search vectors. Returns the number of chunks. Every process's KB
+    snapshot is rebuilt at its next search (triage.kb.snapshot)."""
+    kb_published_changed()
     Chunk.objects.filter(article=article).delete()
     if article.status != Article.Status.PUBLISHED:
         return 0

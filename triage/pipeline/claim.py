@@ -31,12 +31,14 @@ def triage_claim_token(*, ticket_id: int) -> datetime | None:
 
 
 def claim_is_ours(ticket: Ticket, started: datetime) -> bool:
-    """Call on the row locked for finalising: still triaging, under our token, and not decided."""
-    return (
-        ticket.status == Ticket.Status.TRIAGING
-        and ticket.triage_started_at == started
-        and not TriageDecision.objects.final().filter(ticket=ticket).exists()
-    )
+    """Call on the row locked for finalising: still triaging, under our token, and not decided.
+    A ticket locked with a ``has_final_decision`` annotation saves the extra query."""
+    if ticket.status != Ticket.Status.TRIAGING or ticket.triage_started_at != started:
+        return False
+    has_final = getattr(ticket, "has_final_decision", None)
+    if has_final is None:
+        has_final = TriageDecision.objects.final().filter(ticket=ticket).exists()
+    return not has_final
 
 
 def triage_requeue_stuck() -> int:

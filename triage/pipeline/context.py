@@ -10,10 +10,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+
 from support.models import Category, Message, Team, Ticket
 from triage.classifier import Prediction, active_classifier, ticket_text
+from triage.embeddings import get_encoder
 from triage.injection import InjectionResult, injection_scan
-from triage.kb.retrieval import ChunkHit, kb_search
+from triage.kb.retrieval import ChunkHit, hybrid_enabled, kb_search
 from triage.models import TriageDecision
 from triage.pii import CUSTOMER_FIRST_NAME_PLACEHOLDER, CUSTOMER_NAME_PLACEHOLDER, pii_redact
 from triage.prompts import Prompt, canary_token, prompt_load
@@ -43,6 +46,9 @@ class PipelineContext:
     input_hash: str
     mapping: dict[str, str] = field(default_factory=dict)  # PII placeholder -> original
     attempts: int = 0  # decision-log rows written for this ticket so far
+    # The ticket's sentence embedding (classifier_text), computed once per run; None when no
+    # part of the run uses the encoder.
+    ticket_vector: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -63,18 +69,21 @@ def context_build(*, ticket_id: int, started: datetime) -> PreparedRun:
     subject = ticket.subject
     classifier_text = ticket_text(subject=subject, body=body)
 
+    # Embedded once, here: the classifier's embedding half finds it in the encoder's cache of
+    # recent texts, and the KB search takes it as is.
+    ticket_vector = _ticket_embedding(classifier_text)
     prediction = _local_prediction(classifier_text)
+    categories = list(Category.objects.select_related("default_team").order_by("slug"))
     high_stakes_probability = None
     if prediction is not None:
-        high_stakes = set(Category.objects.filter(high_stakes=True).values_list("slug", flat=True))
+        high_stakes = {c.slug for c in categories if c.high_stakes}
         high_stakes_probability = round(
             sum(p for slug, p in prediction.probabilities.items() if slug in high_stakes), 6
         )
 
     prompt = prompt_load()
-    categories = list(Category.objects.select_related("default_team").order_by("slug"))
     teams = list(Team.objects.order_by("slug"))
-    kb_hits = _kb_hits(classifier_text)
+    kb_hits = _kb_hits(classifier_text, ticket_vector)
     (red_subject, red_body), redaction = pii_redact([subject, body], customer_name=ticket.customer.name)
     system_prompt = prompt.render_system(
         categories="\n".join(f"- {c.slug}: {c.name}" for c in categories),
@@ -106,6 +115,7 @@ def context_build(*, ticket_id: int, started: datetime) -> PreparedRun:
         input_hash=hashlib.sha256(f"{subject}\n{body}".encode()).hexdigest(),
         # Attempt numbers continue across runs (an operator's --force re-run, a swept claim).
         attempts=TriageDecision.objects.filter(ticket=ticket).count(),
+        ticket_vector=ticket_vector,
     )
     request = TriageRequest(
         ticket_id=ticket.pk,
@@ -146,9 +156,21 @@ def _local_prediction(text: str) -> Prediction | None:
         return None
 
 
-def _kb_hits(text: str) -> list[ChunkHit]:
+def _ticket_embedding(text: str) -> np.ndarray | None:
+    """The ticket's vector when the classifier's embedding half or hybrid KB retrieval needs it."""
+    classifier = active_classifier()
+    if not hybrid_enabled() and (classifier is None or classifier.embedding_head is None):
+        return None
     try:
-        return kb_search(query=text, limit=KB_HITS_IN_PROMPT)
+        return get_encoder().encode([text])[0]
+    except Exception:  # logged as an ERROR by get_encoder; the consumers degrade as before
+        logger.warning("ticket embedding failed", exc_info=True)
+        return None
+
+
+def _kb_hits(text: str, vector: np.ndarray | None) -> list[ChunkHit]:
+    try:
+        return kb_search(query=text, limit=KB_HITS_IN_PROMPT, query_vector=vector)
     except Exception:  # retrieval is an aid; the ticket is still triaged without it
         logger.warning("knowledge-base search failed", exc_info=True)
         return []

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from support.delivery import outbound_reply_create
 from support.models import Category, Ticket
@@ -32,6 +33,9 @@ from triage.signals import reply_auto_sent
 from triage.sla import sla_apply
 
 logger = logging.getLogger(__name__)
+
+# Set by _classification_apply, written by the outcome's save.
+CLASSIFICATION_FIELDS = ("category", "priority", "language", "risk_flags")
 
 
 @dataclass(frozen=True)
@@ -99,9 +103,11 @@ def finalise(context: PipelineContext, result: ChainResult) -> TriageOutcome:
 
 
 def _lock(ticket_id: int) -> Ticket:
+    # The row lock and the "already decided?" check of claim_is_ours in one statement.
     return (
         Ticket.objects.select_for_update(of=("self",))
         .select_related("customer", "assignee", "team")
+        .annotate(has_final_decision=Exists(TriageDecision.objects.final().filter(ticket=OuterRef("pk"))))
         .get(pk=ticket_id)
     )
 
@@ -115,7 +121,8 @@ def _classification_apply(
     ticket.priority = output.priority
     ticket.language = output.language
     ticket.risk_flags = checked.risk_flags
-    ticket.save(update_fields=["category", "priority", "language", "risk_flags", "updated_at"])
+    # Saved with the outcome (_reply_automatically / _queue_for_review): one UPDATE of the row,
+    # not two. Routing and SLA write their own columns with queryset updates meanwhile.
     return category, before
 
 
@@ -127,7 +134,7 @@ def _reply_automatically(ticket: Ticket, decision: TriageDecision, *, draft: str
     reply_auto_sent.send(sender=TriageDecision, ticket=ticket, outbound=outbound, decision=decision)
     ticket.status = Ticket.Status.AUTO_REPLIED
     ticket.review_reasons = []
-    ticket.save(update_fields=["status", "review_reasons", "updated_at"])
+    ticket.save(update_fields=[*CLASSIFICATION_FIELDS, "status", "review_reasons", "updated_at"])
     ticket_event_record(
         ticket=ticket, verb="auto_replied", actor_label="ai", after={"outbound": outbound.pk, "decision": decision.pk}
     )
@@ -136,7 +143,7 @@ def _reply_automatically(ticket: Ticket, decision: TriageDecision, *, draft: str
 def _queue_for_review(ticket: Ticket, decision: TriageDecision, verdict: PolicyVerdict) -> None:
     ticket.status = Ticket.Status.AWAITING_REVIEW
     ticket.review_reasons = list(verdict.reasons)
-    ticket.save(update_fields=["status", "review_reasons", "updated_at"])
+    ticket.save(update_fields=[*CLASSIFICATION_FIELDS, "status", "review_reasons", "updated_at"])
     ticket_event_record(
         ticket=ticket, verb="needs_review", actor_label="ai",
         after={"reasons": list(verdict.reasons), "decision": decision.pk},
