@@ -205,3 +205,34 @@ class Macro(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DriftCheckResult(models.Model):
+    """One drift check's verdict at one run (review/monitoring/, docs/drift.md). Append-only: the
+    dashboard plots ``statistic`` over ``run_at`` against ``threshold``, /metrics shows the latest."""
+
+    run_at = models.DateTimeField(db_index=True, help_text="When the run started; shared by every check of the run.")
+    check_name = models.CharField(max_length=40)
+    test = models.CharField(max_length=80, help_text="The statistical test, e.g. 'PSI + chi-square'.")
+    statistic = models.FloatField(null=True, blank=True, help_text="None when a side had too few samples.")
+    threshold = models.FloatField()
+    p_value = models.FloatField(null=True, blank=True)
+    breached = models.BooleanField(default=False)
+    reference_start = models.DateTimeField()
+    reference_end = models.DateTimeField()
+    recent_start = models.DateTimeField()
+    recent_end = models.DateTimeField()
+    reference_count = models.PositiveIntegerField(default=0)
+    recent_count = models.PositiveIntegerField(default=0)
+    evidence = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["run_at", "check_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["run_at", "check_name"], name="review_drift_one_result_per_check_and_run"),
+        ]
+        indexes = [models.Index(fields=["check_name", "run_at"], name="review_drift_check_run_idx")]
+
+    def __str__(self) -> str:
+        verdict = "BREACHED" if self.breached else "ok"
+        return f"{self.check_name}@{self.run_at:%Y-%m-%d %H:%M}: {self.statistic} vs {self.threshold} {verdict}"

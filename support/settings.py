@@ -162,6 +162,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "review.tasks.rollups_refresh_task",
         "schedule": float(env_int("ROLLUP_REFRESH_SECONDS", 300, minimum=10)),
     },
+    "drift-checks": {"task": "review.tasks.drift_check_task", "schedule": crontab(minute="7")},
 }
 
 if REDIS_URL:
@@ -366,6 +367,27 @@ CALLBACK_TIMEOUT_SECONDS = env_float("CALLBACK_TIMEOUT_SECONDS", 10.0, minimum=0
 # GET /metrics (review/analytics/metrics.py): when set, scrapers send "Authorization: Bearer <token>";
 # when empty only a logged-in staff user may read the page.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+
+# --- Drift checks (review/monitoring/, docs/drift.md) ----------------------------------------------
+# Every hour (beat "drift-checks") the last DRIFT_RECENT_HOURS are compared with the
+# DRIFT_REFERENCE_DAYS before them. A check needs DRIFT_MIN_SAMPLES on each side, a p-value under
+# DRIFT_ALPHA AND an effect over its threshold to breach: with thousands of tickets a tiny, harmless
+# shift is "significant", and with a handful a big one is noise.
+DRIFT_RECENT_HOURS = env_int("DRIFT_RECENT_HOURS", 24, minimum=1)
+DRIFT_REFERENCE_DAYS = env_int("DRIFT_REFERENCE_DAYS", 30, minimum=1)
+DRIFT_MIN_SAMPLES = env_int("DRIFT_MIN_SAMPLES", 100, minimum=2)
+DRIFT_ALPHA = env_float("DRIFT_ALPHA", 0.001, minimum=1e-12, maximum=0.5)
+DRIFT_PSI_THRESHOLD = env_float("DRIFT_PSI_THRESHOLD", 0.1, minimum=0)
+DRIFT_MIX_RATIO = env_float("DRIFT_MIX_RATIO", 2.0, minimum=1)
+DRIFT_KS_THRESHOLD = env_float("DRIFT_KS_THRESHOLD", 0.1, minimum=0, maximum=1)
+DRIFT_RATE_MIN_CHANGE = env_float("DRIFT_RATE_MIN_CHANGE", 0.01, minimum=0, maximum=1)
+DRIFT_RATIO_THRESHOLD = env_float("DRIFT_RATIO_THRESHOLD", 1.5, minimum=1)
+# A drift alert is e-mailed to every manager and, when set, POSTed (Standard Webhooks signature,
+# the SSRF check of callbacks: a private host must be in CALLBACK_ALLOWED_HOSTS) to this URL.
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
+ALERT_WEBHOOK_SECRET = env_str("ALERT_WEBHOOK_SECRET")
+if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_SECRET.startswith("whsec_"):
+    raise ImproperlyConfigured("ALERT_WEBHOOK_URL is set: ALERT_WEBHOOK_SECRET must be a whsec_<base64> secret")
 
 # --- AI triage ----------------------------------------------------------------------------------
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")

@@ -13,15 +13,17 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, time
 
 from django.conf import settings
-from django.db.models import Count, Min, Q, Sum
+from django.db.models import Count, Min, Q, Subquery, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from review.models import DriftCheckResult
+from review.monitoring.errors import FALLBACK, PROVIDER_CALL, error_type_filters
 from support.models import Alert, Category, OutboundMessage, SlaBreach, Ticket
 from triage import classifier
 from triage.embeddings import encoder_status
@@ -29,6 +31,9 @@ from triage.models import TriageDecision
 from triage.providers.breaker import breaker_is_open
 
 PREFIX = "switchboard"
+
+# Upper bounds (seconds) of the LLM latency histogram's buckets; +Inf is added.
+LATENCY_BUCKETS_SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 60.0)
 
 
 def _utc_day_start(now: datetime) -> datetime:
@@ -39,7 +44,7 @@ def _utc_day_start(now: datetime) -> datetime:
 class SwitchboardCollector(Collector):
     """Current state of the tickets, triage, delivery, review queue and alerts.
 
-    Eight SQL queries per scrape, one cache read per provider in ``LLM_CHAIN`` and two small
+    Ten SQL queries per scrape, one cache read per provider in ``LLM_CHAIN`` and two small
     file reads for the active local model.
     """
 
@@ -54,6 +59,8 @@ class SwitchboardCollector(Collector):
         yield from self._alerts()
         yield from self._automation()
         yield from self._providers()
+        yield from self._llm_calls()
+        yield from self._drift()
 
     def _tickets(self) -> Iterator[Metric]:
         by_status = {status: 0 for status in Ticket.Status.values}
@@ -217,6 +224,86 @@ class SwitchboardCollector(Collector):
             "is off, missing or refused (see the encoder_unavailable alert).",
             value=1 if encoder_status().usable else 0,
         )
+
+    def _llm_calls(self) -> Iterator[Metric]:
+        # One GROUP BY provider for both families: the latency histogram's cumulative bucket counts
+        # (one filtered COUNT per bucket) and the error counts by type (review/monitoring/errors.py).
+        latency = HistogramMetricFamily(
+            f"{PREFIX}_llm_latency_seconds",
+            "Latency of every provider call (triage attempts, cache hits excluded), by provider.",
+            labels=["provider"],
+        )
+        errors = CounterMetricFamily(
+            f"{PREFIX}_llm_errors",
+            "Failed provider calls by type (timeout, rate_limit, connection, validation), and "
+            "fallbacks: final decisions that are not the first provider's clean answer.",
+            labels=["type"],
+        )
+        timed = PROVIDER_CALL & Q(cache_hit=False)
+        buckets = {
+            f"le_{index}": Count("pk", filter=timed & Q(latency_ms__lte=bound * 1000))
+            for index, bound in enumerate(LATENCY_BUCKETS_SECONDS)
+        }
+        filters = error_type_filters()
+        kinds = [*filters, "fallback"]
+        error_counts = {f"error_{kind}": Count("pk", filter=PROVIDER_CALL & q) for kind, q in filters.items()}
+        error_counts["error_fallback"] = Count("pk", filter=FALLBACK)
+        rows = (
+            TriageDecision.objects.order_by()
+            .values("provider")
+            .annotate(
+                timed=Count("pk", filter=timed),
+                latency_sum=Sum("latency_ms", filter=timed),
+                **buckets,
+                **error_counts,
+            )
+            .values_list("provider", "timed", "latency_sum", *buckets, *error_counts)
+            .order_by("provider")
+        )
+        totals = dict.fromkeys(kinds, 0)
+        for provider, timed_calls, latency_sum, *counts in rows:
+            cumulative, by_kind = counts[: len(buckets)], counts[len(buckets):]
+            for kind, count in zip(kinds, by_kind, strict=True):
+                totals[kind] += count
+            if timed_calls:
+                latency.add_metric(
+                    [provider],
+                    buckets=[
+                        *((str(bound), n) for bound, n in zip(LATENCY_BUCKETS_SECONDS, cumulative, strict=True)),
+                        ("+Inf", timed_calls),
+                    ],
+                    sum_value=(latency_sum or 0) / 1000,
+                )
+        for kind in kinds:
+            errors.add_metric([kind], totals[kind])
+        yield latency
+        yield errors
+
+    def _drift(self) -> Iterator[Metric]:
+        statistic = GaugeMetricFamily(
+            f"{PREFIX}_drift_statistic",
+            "The latest drift check run's statistic per check (absent when a side had too few samples).",
+            labels=["check", "test"],
+        )
+        threshold = GaugeMetricFamily(
+            f"{PREFIX}_drift_threshold", "The threshold each drift check's statistic is compared with.",
+            labels=["check"],
+        )
+        breached = GaugeMetricFamily(
+            f"{PREFIX}_drift_breached", "1 when the latest run of the check breached, else 0.", labels=["check"]
+        )
+        # Every check of a run shares its run_at: the latest run is every row at the newest run_at.
+        results = DriftCheckResult.objects.filter(
+            run_at=Subquery(DriftCheckResult.objects.order_by("-run_at").values("run_at")[:1])
+        ).order_by("check_name")
+        for result in results:
+            if result.statistic is not None:
+                statistic.add_metric([result.check_name, result.test], result.statistic)
+            threshold.add_metric([result.check_name], result.threshold)
+            breached.add_metric([result.check_name], 1 if result.breached else 0)
+        yield statistic
+        yield threshold
+        yield breached
 
 
 registry = CollectorRegistry()

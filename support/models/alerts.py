@@ -1,4 +1,4 @@
-"""Alerts raised for managers (SLA breaches, the automation brake, failed deliveries)."""
+"""Alerts raised for managers (SLA breaches, the automation brake, failed deliveries, drift)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class Alert(models.Model):
         SLA_BREACH = "sla_breach", "SLA breached"
         DELIVERY_FAILED = "delivery_failed", "Reply delivery failed"
         ENCODER_UNAVAILABLE = "encoder_unavailable", "Sentence encoder unavailable"
+        DRIFT = "drift", "Quality drift"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     message = models.TextField()
