@@ -45,6 +45,8 @@ def _attempt_columns(context: PipelineContext, attempt: Attempt) -> dict[str, An
     context.attempts += 1
     return {
         "ticket": context.ticket,
+        "configuration": context.setup.configuration,
+        "is_shadow": context.setup.shadow,
         "attempt": context.attempts,
         "provider": attempt.provider,
         "model": attempt.model[:120],
