@@ -38,7 +38,9 @@ class TriageSetup:
         calibration = self.configuration.calibration
         if not calibration or calibration.get("provider") != provider:
             return None
-        value = self.configuration.thresholds.get(category.slug, calibration.get("threshold"))
+        thresholds = self.configuration.thresholds
+        # A per-category entry (None: judged, no qualifying threshold) wins over the model-level one.
+        value = thresholds[category.slug] if category.slug in thresholds else calibration.get("threshold")
         return float(value) if value is not None else None
 
 

@@ -268,7 +268,7 @@ def configuration_thresholds_store(
     with transaction.atomic():
         locked = TriageConfiguration.objects.select_for_update().get(pk=configuration.pk)
         before = dict(locked.thresholds)
-        after = {slug: value for slug, value in thresholds.items() if value is not None}
+        after = dict(thresholds)  # None: this category automates nothing, whatever the model-level threshold
         changed = sum(before.get(slug) != after.get(slug) for slug in set(before) | set(after))
         calibration = dict(locked.calibration)
         # Reviewed decisions carry the confidence of whichever provider answered; the thresholds
