@@ -7,9 +7,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from review.models import ReviewOutcome
 from triage.configuration.prompts import prompt_diff, prompt_versions_import
 from triage.evaluation.running import latest_run
-from triage.models import ConfigurationEvent, EvalResult, EvalRun, PromptVersion, TriageConfiguration
+from triage.models import (
+    ConfigurationEvent,
+    EvalResult,
+    EvalRun,
+    PromptVersion,
+    TriageConfiguration,
+    TriageDecision,
+)
 
 OVERALL_METRICS = (
     "cases", "accuracy", "macro_f1", "ece", "automated_share", "automated_error", "automated_error_upper",
@@ -28,8 +36,45 @@ class CategoryRow:
     reference_automated: int
 
 
+@dataclass(frozen=True)
+class ShadowAgreement:
+    configuration: str
+    decisions: int
+    agree_with_production: float | None  # share of shadow decisions with production's category
+    reviewed: int
+    agree_with_reviewers: float | None  # share with the reviewer's final category
+
+
+def shadow_agreement() -> list[ShadowAgreement]:
+    """Per configuration that has shadow decisions: how often its category matched production's
+    final decision on the same ticket, and the reviewer's final category where there is one."""
+    rows = list(TriageDecision.objects.shadow().values_list("configuration__name", "ticket_id", "category_slug"))
+    tickets = {ticket_id for _, ticket_id, _ in rows}
+    production = dict(TriageDecision.objects.final().filter(ticket_id__in=tickets)
+                      .values_list("ticket_id", "category_slug"))
+    reviewed: dict[int, str] = {}
+    for ticket_id, slug in (ReviewOutcome.objects.filter(ticket_id__in=tickets).exclude(final_category_slug="")
+                            .order_by("decided_at", "id").values_list("ticket_id", "final_category_slug")):
+        reviewed[ticket_id] = slug  # the latest review wins
+    by_configuration: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for name, ticket_id, slug in rows:
+        by_configuration[name].append((ticket_id, slug))
+    result = []
+    for name, decisions in sorted(by_configuration.items()):
+        paired = [(slug, production[t]) for t, slug in decisions if t in production]
+        judged = [(slug, reviewed[t]) for t, slug in decisions if t in reviewed]
+        result.append(ShadowAgreement(
+            configuration=name, decisions=len(decisions),
+            agree_with_production=round(sum(a == b for a, b in paired) / len(paired), 3) if paired else None,
+            reviewed=len(judged),
+            agree_with_reviewers=round(sum(a == b for a, b in judged) / len(judged), 3) if judged else None,
+        ))
+    return result
+
+
 def releases_overview() -> dict[str, Any]:
     return {
+        "shadows": shadow_agreement(),
         "configurations": list(TriageConfiguration.objects.select_related("prompt").order_by("-created_at", "-id")),
         "events": list(ConfigurationEvent.objects.select_related("configuration", "previous", "actor")[:30]),
         "runs": list(EvalRun.objects.select_related("configuration", "evalset").filter(finished_at__isnull=False)[:50]),

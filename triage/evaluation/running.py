@@ -21,7 +21,7 @@ from triage.configuration.models import TriageConfiguration
 from triage.configuration.runtime import triage_setup
 from triage.evaluation.metrics import CaseOutcome, gate_failures, mcnemar_worse, run_metrics
 from triage.evaluation.models import EvalCase, EvalResult, EvalRun, EvalSet
-from triage.pii import pii_redact_text
+from triage.pii import pii_redact_stored
 from triage.pipeline.checks import output_check
 from triage.pipeline.context import PreparedRun, context_prepare
 from triage.pipeline.decide import chain_ask, verdict_for
@@ -47,7 +47,7 @@ def _leaks(values: list[str], texts: list[str]) -> bool:
 
 def _outgoing(prepared: PreparedRun, attempts: list[Attempt]) -> list[str]:
     """What the run sent off this machine, and what the decision log would have stored."""
-    texts = [pii_redact_text(attempt.content) for attempt in attempts]
+    texts = [pii_redact_stored(attempt.content, prepared.context.mapping) for attempt in attempts]
     texts += [attempt.request_record for attempt in attempts]
     if any(provider.external for provider in prepared.context.setup.providers):
         texts.append(prepared.request.user_prompt_redacted)
