@@ -1,5 +1,8 @@
 """The deployment files and shared fixtures are themselves tested, since nothing else runs them here."""
 
+import subprocess
+import sys
+
 import pytest
 import yaml
 from django.core import mail
@@ -46,3 +49,11 @@ def test_fake_llm_answers_through_the_real_openai_sdk(fake_llm):
     answer = client.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "hi"}])
     assert answer.choices[0].message.content == '{"ok": true}'
     assert len(fake_llm.requests) == 2  # the SDK retried the scripted 500
+
+
+def test_installed_environment_passes_pip_check():
+    # The encoder's files are data fetched by `manage.py encoder_install`, never an installed
+    # wheel, so nothing in the environment declares a dependency it lacks (issue 12).
+    result = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No broken requirements found" in result.stdout
