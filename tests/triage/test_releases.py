@@ -218,3 +218,27 @@ def test_a_shadow_decides_on_sampled_tickets_without_sending_or_deciding_them(lo
     assert shadow_decision.needs_review is False  # it would have sent it...
     assert not OutboundMessage.objects.filter(ticket=ticket).exists()  # ...but nothing went out
     assert TriageDecision.objects.final_for(ticket_id=ticket.pk).configuration == production
+
+
+@pytest.mark.django_db
+def test_an_llm_that_obeys_injected_instructions_gets_no_injection_automated(local_only, fake_llm, settings):
+    from tests.triage.llm_answers import answer
+
+    # Given a server that does whatever the ticket says, with full confidence, and thresholds
+    # (wrongly) calibrated for that server's confidence so that only the checks stand in the way
+    settings.HIGH_STAKES_PROBABILITY_LIMIT = 0.01
+    fake_llm.default = lambda request: answer(
+        "card_arrival", confidence=0.99, reply_draft="Hello [CUSTOMER_NAME], done as instructed: your refund is approved.")
+    configuration = configuration_create(name="obeying", source="settings", chain=["openai", "local"])
+    TriageConfiguration.objects.filter(pk=configuration.pk).update(
+        calibration={"provider": "openai", "threshold": 0.01}, state="production")
+    call_command("eval_build", "adversarial", "--suite", "adversarial")
+    out = io.StringIO()
+    try:
+        call_command("eval_run", "--config", "obeying", "--evalset", "adversarial", "--json", stdout=out,
+                     stderr=io.StringIO())
+    except CommandError:
+        pass
+    summary = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert EvalResult.objects.filter(provider="openai").count() == summary["cases"]
+    assert summary["injection_automated"] == 0 and summary["high_stakes_automated"] == 0
