@@ -1,4 +1,6 @@
-"""Bearer tokens for trusted systems: ``Authorization: Token <key>``."""
+"""Bearer tokens for trusted systems: ``Authorization: Token <key>``, and what a caller of the
+ticket API may reach (``api_tickets_for``): a token only its own source's tickets, a signed-in
+agent only their teams' (issue 13, point 3)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from support.models import ApiToken
+from support.models import ApiToken, Ticket
+from support.models.tickets import TicketQuerySet
 
 TOKEN_PREFIX = "sbt_"
 
@@ -21,6 +24,19 @@ def hash_token(key: str) -> str:
 
 def new_token_key() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def api_tickets_for(request: Request) -> TicketQuerySet:
+    """Selector: the tickets this API caller may read or act on; anything else is a 404.
+
+    A token sees the tickets of the source it is bound to, nothing else (not other sources', not
+    e-mail customers'). A session (an agent in the browser) sees what the review UI shows them.
+    """
+    if isinstance(request.auth, ApiToken):
+        return Ticket.objects.filter(source=request.auth.source) if request.auth.source else Ticket.objects.none()
+    if request.user.is_authenticated:
+        return Ticket.objects.visible_to(agent=request.user)  # type: ignore[arg-type]  # an authenticated User
+    return Ticket.objects.none()
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):

@@ -12,10 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from support.api_auth import ApiTokenAuthentication
+from support.api_auth import ApiTokenAuthentication, api_tickets_for
 from support.csat import COMMENT_MAX_CHARS, RatingRefused, csat_record
 from support.intake.webhook import ErrorSerializer
-from support.models import CsatRating, OutboundMessage, Ticket
+from support.models import CsatRating, OutboundMessage
 
 
 class RatingInSerializer(serializers.Serializer):
@@ -51,7 +51,8 @@ class TicketRatingView(APIView):
         serializer = RatingInSerializer(data=request.data)
         if not serializer.is_valid():
             return Response({"detail": "Invalid fields.", "errors": serializer.errors}, status=400)
-        ticket = Ticket.objects.filter(pk=id).first()
+        # A token rates only its own source's tickets; another's is a 404, as if it did not exist.
+        ticket = api_tickets_for(request).filter(pk=id).first()
         if ticket is None:
             raise Http404
         reply = (

@@ -7,6 +7,7 @@ table lists them as a reviewer should read them, most important first.
 
 from __future__ import annotations
 
+REASON_SENDER_UNVERIFIED = "sender_unverified"
 REASON_AI_UNAVAILABLE = "ai_unavailable"
 REASON_NO_CATEGORY = "no_category"
 REASON_HIGH_STAKES = "high_stakes"
@@ -25,6 +26,7 @@ REASON_DELIVERY_FAILED = "delivery_failed"
 REASON_INJECTION_SUSPECTED = "injection_suspected"
 
 REASON_LABELS: dict[str, str] = {
+    REASON_SENDER_UNVERIFIED: "Sender not authenticated: may not be who the From address says",
     REASON_AI_UNAVAILABLE: "No AI decision (provider unavailable or invalid output)",
     REASON_NO_CATEGORY: "No known category",
     REASON_HIGH_STAKES: "High-stakes category: always reviewed by a human",

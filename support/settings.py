@@ -326,6 +326,11 @@ EMAIL_ATTACHMENT_TYPES = env_list(
     ["image/png", "image/jpeg", "image/gif", "application/pdf", "text/plain", "text/csv"],
 )
 EMAIL_SENDER_QUOTA_PER_HOUR = env_int("EMAIL_SENDER_QUOTA_PER_HOUR", 20, minimum=1)
+# Sender authentication (support/intake/sender_auth.py, docs/security.md): the authserv-ids whose
+# Authentication-Results we believe (our MTA's, the ESP's, the mailbox provider's), and whether a
+# message with no trusted verdict goes to a human as sender_unverified (a failing one always does).
+EMAIL_AUTHSERV_IDS = env_list("EMAIL_AUTHSERV_IDS")
+EMAIL_SENDER_AUTH_REQUIRED = env_bool("EMAIL_SENDER_AUTH_REQUIRED", PRODUCTION)
 
 # --- Webhook intake ---------------------------------------------------------------------------
 WEBHOOK_SECRETS = env_pairs("WEBHOOK_SECRETS")

@@ -18,6 +18,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("support.api_urls")),
     path("api/", include("triage.api_urls")),
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include("support.intake.anymail_urls")),  # every route refused without its secret
     path("review/", include("review.urls")),
 ]

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from support.api_auth import ApiTokenAuthentication
+from support.api_auth import ApiTokenAuthentication, api_tickets_for
 from support.intake.webhook import ErrorSerializer
 from support.models import Message, Ticket
 from triage.models import TriageDecision
@@ -90,9 +90,10 @@ class TicketOutSerializer(serializers.Serializer):
         return dict(DecisionOutSerializer((finals or decisions)[-1]).data)
 
 
-def ticket_for_source_system(*, ticket_id: int) -> Ticket:
-    """Selector: one ticket with everything the detail endpoint shows, in a fixed number of queries."""
-    queryset = Ticket.objects.select_related("customer", "category", "team").prefetch_related(
+def ticket_for_source_system(*, request: Request, ticket_id: int) -> Ticket:
+    """Selector: one ticket the caller may read (``api_tickets_for``: a token its own source's, an
+    agent their teams'), with everything the detail endpoint shows, in a fixed number of queries."""
+    queryset = api_tickets_for(request).select_related("customer", "category", "team").prefetch_related(
         Prefetch("messages", queryset=Message.objects.order_by("created_at", "id")),
         Prefetch("triage_decisions", queryset=TriageDecision.objects.order_by("created_at", "id")),
     )
@@ -113,5 +114,5 @@ class TicketDetailView(APIView):
     def get(self, request: Request, id: int) -> Response:  # noqa: A002 (the URL names it id)
         if id > 2**63 - 1:  # beyond a bigint: PostgreSQL would refuse the query itself
             raise Http404
-        ticket = ticket_for_source_system(ticket_id=id)
+        ticket = ticket_for_source_system(request=request, ticket_id=id)
         return Response(TicketOutSerializer(ticket).data)

@@ -33,6 +33,7 @@ from support.reasons import (
     REASON_POLICY_ALWAYS_REVIEW,
     REASON_POLICY_DRAFT_ONLY,
     REASON_PROVIDER_DEGRADED,
+    REASON_SENDER_UNVERIFIED,
     REASON_VIP,
 )
 
@@ -71,6 +72,12 @@ def policy_evaluate(
     threshold applies, a human reviews); without it, ``Category.auto_threshold`` (settings mode)."""
     policy = effective_policy(category=category, team=team)
     reasons: list[str] = []
+
+    # Intake could not vouch for the sender (support/intake/sender_auth.py): never answer a
+    # possibly forged message automatically, whatever the model thinks of it. The metadata mark
+    # outlives a reviewer editing the reasons; the reason covers tickets marked before triage.
+    if ticket.metadata.get(REASON_SENDER_UNVERIFIED) or REASON_SENDER_UNVERIFIED in (ticket.review_reasons or []):
+        reasons.append(REASON_SENDER_UNVERIFIED)
 
     if confidence is None:
         reasons.append(REASON_AI_UNAVAILABLE)

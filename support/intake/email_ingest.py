@@ -8,9 +8,12 @@ Order of decisions for one message, each recorded on an ``InboundEmail`` row wit
    marks our OutboundMessage bounced; an auto-reply that threads is kept on its ticket as an
    automated message without reopening it;
 4. per-sender flood quota (``EMAIL_SENDER_QUOTA_PER_HOUR``): over it, quarantined;
-5. threading by In-Reply-To/References and the ``[#SB-123]`` subject token, only onto a ticket
+5. sender authentication (``sender_auth.py``): a message whose From address is not vouched for
+   (``SenderVerdict.unverified``) is never threaded as that customer: it opens a ticket of its own
+   with review reason ``sender_unverified``, which the policy never auto-answers;
+6. threading by In-Reply-To/References and the ``[#SB-123]`` subject token, only onto a ticket
    of the same customer; a reply is appended and reopens the ticket into ``awaiting_review``;
-6. otherwise a new ticket (source ``email``, external_id the Message-ID) through ``ticket_create``.
+7. otherwise a new ticket (source ``email``, external_id the Message-ID) through ``ticket_create``.
 
 Everything for one message commits in one transaction before the caller acknowledges it.
 """
@@ -31,8 +34,10 @@ from django.utils.text import get_valid_filename
 
 from support.intake.attachments import attachment_refusal
 from support.intake.email_parse import EmailParseError, ParsedEmail, clean_text, email_parse
+from support.intake.sender_auth import SenderVerdict, sender_verdict
 from support.models import Attachment, InboundEmail, Message, OutboundMessage, Ticket
-from support.reasons import REASON_CUSTOMER_REPLIED
+from support.models.intake import EMAIL_SOURCE
+from support.reasons import REASON_CUSTOMER_REPLIED, REASON_SENDER_UNVERIFIED
 from support.services import ticket_create, ticket_event_record
 
 logger = logging.getLogger(__name__)
@@ -52,7 +57,7 @@ class IngestResult:
     def describe(self) -> str:
         """The text after the source in ``ingest_email``'s per-message line."""
         if self.outcome in {"created", "threaded"}:
-            return f"{self.outcome} ticket={self.ticket_id}"
+            return f"{self.outcome} ticket={self.ticket_id}" + (f" ({self.reason})" if self.reason else "")
         return f"{self.outcome}: {self.reason}"
 
 
@@ -62,12 +67,16 @@ def own_addresses() -> set[str]:
     return {email.utils.parseaddr(address)[1].lower() for address in settings.SUPPORT_ADDRESSES} - {""}
 
 
-def email_ingest(*, raw: bytes, route: str, source_ref: str = "", inbound: InboundEmail | None = None) -> IngestResult:
+def email_ingest(*, raw: bytes, route: str, source_ref: str = "", inbound: InboundEmail | None = None,
+                 esp_spam_detected: bool | None = None) -> IngestResult:
     """Ingest one raw message. Never raises for a bad message (it is quarantined instead).
 
     ``inbound`` is an existing row to reprocess (``reprocess_quarantine``); otherwise a row is
-    created. Database errors do propagate: the caller must not acknowledge the message then.
+    created. ``esp_spam_detected`` is the ESP's spam verdict (anymail), part of the sender verdict.
+    Database errors do propagate: the caller must not acknowledge the message then.
     """
+    if inbound is not None and esp_spam_detected is None:
+        esp_spam_detected = inbound.esp_spam_detected
     sha256 = hashlib.sha256(raw).hexdigest()
     try:
         parsed = email_parse(raw, own_addresses=own_addresses())
@@ -82,9 +91,13 @@ def email_ingest(*, raw: bytes, route: str, source_ref: str = "", inbound: Inbou
     # Mail without a Message-ID still needs a stable key, or a re-import would duplicate it.
     message_id = parsed.message_id or f"<sha256-{sha256[:40]}@switchboard.invalid>"
     parsed.message_id = message_id[:255]
+    verdict = sender_verdict(authentication_results=parsed.authentication_results, from_email=parsed.from_email,
+                             spam_detected=esp_spam_detected)
+    inbound = _verdict_attach(inbound=inbound, raw=raw, sha256=sha256, route=route, source_ref=source_ref,
+                              verdict=verdict, esp_spam_detected=esp_spam_detected)
     try:
         return _ingest_parsed(parsed=parsed, raw=raw, sha256=sha256, route=route, source_ref=source_ref,
-                              inbound=inbound)
+                              inbound=inbound, verdict=verdict)
     except (OperationalError, InterfaceError):
         raise  # the database is unwell: the caller must not acknowledge the message
     except Exception as exc:  # a bug of ours on an odd message: keep it reprocessable, go on
@@ -95,7 +108,7 @@ def email_ingest(*, raw: bytes, route: str, source_ref: str = "", inbound: Inbou
 
 
 def _ingest_parsed(*, parsed: ParsedEmail, raw: bytes, sha256: str, route: str, source_ref: str,
-                   inbound: InboundEmail | None) -> IngestResult:
+                   inbound: InboundEmail, verdict: SenderVerdict) -> IngestResult:
     with transaction.atomic():
         duplicate = (
             Message.objects.filter(message_id=parsed.message_id, direction=Message.Direction.INBOUND)
@@ -119,7 +132,11 @@ def _ingest_parsed(*, parsed: ParsedEmail, raw: bytes, sha256: str, route: str, 
 
         ticket, rejected_note = thread_find(parsed=parsed)
         message: Message | None
-        if ticket is not None:
+        if verdict.unverified:
+            ticket, created = _unverified_ticket_open(parsed=parsed, verdict=verdict, claimed=ticket)
+            message = ticket.messages.order_by("id").first()
+            outcome = "created" if created else "ignored"
+        elif ticket is not None:
             message = _reply_append(ticket=ticket, parsed=parsed)
             outcome = "threaded"
         else:
@@ -130,7 +147,7 @@ def _ingest_parsed(*, parsed: ParsedEmail, raw: bytes, sha256: str, route: str, 
                 customer_email=parsed.from_email,
                 customer_name=parsed.from_name,
                 channel=Ticket.Channel.EMAIL,
-                source="email",
+                source=EMAIL_SOURCE,
                 external_id=parsed.message_id,
                 metadata=metadata,
                 body_html=parsed.body_html,
@@ -152,7 +169,7 @@ def _ingest_parsed(*, parsed: ParsedEmail, raw: bytes, sha256: str, route: str, 
                             message_id=parsed.message_id)
     if outcome == "ignored":
         return IngestResult("ignored", ticket.pk, f"duplicate of ticket {ticket.pk}", row.pk)
-    return IngestResult(outcome, ticket.pk, "", row.pk)
+    return IngestResult(outcome, ticket.pk, REASON_SENDER_UNVERIFIED if verdict.unverified else "", row.pk)
 
 
 # --- steps ------------------------------------------------------------------------------------
@@ -185,6 +202,29 @@ def thread_find(*, parsed: ParsedEmail) -> tuple[Ticket | None, str]:
                 "a new ticket was opened")
         return None, note
     return None, ""
+
+
+def _unverified_ticket_open(*, parsed: ParsedEmail, verdict: SenderVerdict,
+                            claimed: Ticket | None) -> tuple[Ticket, bool]:
+    """A ticket of its own for a message whose sender is not vouched for: never appended to the
+    claimed customer's thread, labelled ``sender_unverified`` for the reviewer, and marked in its
+    metadata so the policy refuses an automatic reply whatever the triage says."""
+    note = (f"sender authentication {verdict.result} ({verdict.detail}): not taken as {parsed.from_email}"
+            + (f"; it claims to answer {claimed.reference}, not threaded there" if claimed is not None else ""))
+    metadata: dict[str, object] = {REASON_SENDER_UNVERIFIED: note[:1000]}
+    if claimed is not None:
+        metadata["claimed_ticket"] = claimed.pk
+    ticket, created = ticket_create(
+        subject=parsed.subject, body_text=parsed.body_text, customer_email=parsed.from_email,
+        customer_name=parsed.from_name, channel=Ticket.Channel.EMAIL, source=EMAIL_SOURCE,
+        external_id=parsed.message_id, metadata=metadata, body_html=parsed.body_html,
+        body_for_model=parsed.body_for_model, headers=parsed.headers, message_id=parsed.message_id,
+        in_reply_to=parsed.in_reply_to, references=" ".join(parsed.references),
+    )
+    if created:
+        Ticket.objects.filter(pk=ticket.pk).update(review_reasons=[REASON_SENDER_UNVERIFIED])
+        ticket_event_record(ticket=ticket, verb=REASON_SENDER_UNVERIFIED, actor_label="intake", note=note)
+    return ticket, created
 
 
 def _reply_append(*, ticket: Ticket, parsed: ParsedEmail) -> Message:
@@ -288,10 +328,20 @@ def _attachments_store(*, message: Message, parsed: ParsedEmail) -> None:
                             note="Dropped attachments: " + "; ".join(dropped))
 
 
+def _verdict_attach(*, inbound: InboundEmail | None, raw: bytes, sha256: str, route: str, source_ref: str,
+                    verdict: SenderVerdict, esp_spam_detected: bool | None) -> InboundEmail:
+    """The row this message is recorded on, carrying the sender verdict (saved with the outcome)."""
+    row = inbound or InboundEmail(raw=raw, sha256=sha256, route=route[:40], source_ref=clean_text(source_ref)[:500])
+    row.sender_auth = verdict.result
+    row.sender_auth_detail = clean_text(verdict.detail)
+    row.esp_spam_detected = esp_spam_detected
+    return row
+
+
 def _inbound_save(*, raw: bytes, sha256: str, route: str, source_ref: str, inbound: InboundEmail | None,
                   status: str, reason: str, message_id: str, ticket_id: int | None = None) -> InboundEmail:
     row = inbound or InboundEmail(raw=raw, sha256=sha256, route=route[:40], source_ref=clean_text(source_ref)[:500])
-    if inbound is not None:
+    if row.pk is not None:
         row.reprocessed_at = timezone.now()
     row.status = status
     row.reason = clean_text(reason)
@@ -317,5 +367,5 @@ def quarantine_reprocess(*, inbound_ids: list[int] | None = None) -> list[tuple[
     results = []
     for row in rows:
         results.append((row, email_ingest(raw=bytes(row.raw), route=row.route, source_ref=row.source_ref,
-                                          inbound=row)))
+                                          inbound=row, esp_spam_detected=row.esp_spam_detected)))
     return results

@@ -14,6 +14,8 @@ boundaries and hides scripts in HTML; the rules here are:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.errors
 import email.header
@@ -95,6 +97,8 @@ class ParsedEmail:
     automated_reasons: list[str] = field(default_factory=list)
     is_bounce: bool = False
     bounced_message_ids: list[str] = field(default_factory=list)
+    # Every Authentication-Results value, topmost (newest hop) first: support/intake/sender_auth.py
+    authentication_results: list[str] = field(default_factory=list)
 
     @property
     def thread_ids(self) -> list[str]:
@@ -310,9 +314,7 @@ def _collect(part: email.message.Message, walk: _Walk, depth: int) -> None:
             if isinstance(sub, email.message.Message):
                 _collect(sub, walk, depth + 1)
         return
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        payload = b""
+    payload = _payload_decode(part)
     if content_type == "text/rfc822-headers":
         headers = email.message_from_bytes(payload)
         walk.embedded_ids += message_ids(header_decode(headers.get("Message-ID")))
@@ -332,6 +334,32 @@ def _collect(part: email.message.Message, walk: _Walk, depth: int) -> None:
             payload=payload,
         )
     )
+
+
+def _payload_decode(part: email.message.Message) -> bytes:
+    """The part's decoded bytes; ``EmailParseError`` when its base64 does not decode.
+
+    The email package decodes invalid base64 leniently (it drops what isn't in the alphabet and
+    records a defect), which turns an undecodable part into a garbage body or attachment. Such a
+    message is quarantined instead (issue 13, point 8). Whitespace inside the base64 (folded or
+    space-padded lines) and missing padding are harmless and accepted.
+    """
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return b""
+    bad = (email.errors.InvalidBase64CharactersDefect, email.errors.InvalidBase64LengthDefect)
+    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64" and any(
+        isinstance(defect, bad) for defect in part.defects
+    ):
+        raw = part.get_payload(decode=False)
+        text = re.sub(r"\s+", "", raw if isinstance(raw, str) else "")
+        try:
+            return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise EmailParseError(
+                f"undecodable part: invalid base64 in a {part.get_content_type()} part"
+            ) from None
+    return payload
 
 
 def _automated_reasons(headers: dict[str, str], content_type: str, report_type: str,
@@ -426,4 +454,6 @@ def email_parse(raw: bytes, *, own_addresses: set[str] | None = None) -> ParsedE
         automated_reasons=reasons,
         is_bounce=is_bounce,
         bounced_message_ids=walk.embedded_ids if is_bounce else [],
+        authentication_results=[header_decode(value)[:2000]
+                                for value in message.get_all("Authentication-Results") or []],
     )

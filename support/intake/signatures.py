@@ -16,6 +16,7 @@ from django.conf import settings
 from standardwebhooks.webhooks import Webhook
 
 from support.models import WebhookSource
+from support.models.intake import RESERVED_SOURCE_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ def webhook_sources() -> dict[str, tuple[list[str], int | None]]:
         secrets = sources.get(source.name, ([], None))[0]
         secrets += [line.strip() for line in source.secrets.splitlines() if line.strip() and line.strip() not in secrets]
         sources[source.name] = (secrets, source.rate_limit_per_minute)
+    for name in RESERVED_SOURCE_NAMES & sources.keys():
+        # The e-mail intake's own source: a webhook under that name could read or pre-empt e-mails.
+        logger.warning("WEBHOOK_SECRETS: the source name %r is reserved; its secrets are ignored", name)
+        del sources[name]
     return {name: config for name, config in sources.items() if config[0]}
 
 

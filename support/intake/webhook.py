@@ -1,8 +1,10 @@
 """``POST /api/v1/tickets`` (signed webhooks or API token) and ``GET /api/v1/tickets/<id>``.
 
 The POST view reads the body itself, in this order, so nothing expensive happens for a request
-we will refuse: size (413, from Content-Length and a capped read) → authenticity (401) →
-per-source rate limit (429) → webhook-id replay (200) → JSON and fields (400) → create (202/200).
+we will refuse: size (413, from Content-Length and a capped read; a chunked body is read to its
+end) → media type (415 unless application/json) → authenticity (401) → per-source rate limit
+(429) → webhook-id replay (200) → JSON (400, duplicate keys included) and fields (400: callback
+URLs http(s) only) → create (202/200).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -20,6 +23,7 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +38,7 @@ from support.intake.services import (
 )
 from support.intake.signatures import SignatureError, signature_verify
 from support.models import ApiToken, WebhookSource
+from support.models.intake import RESERVED_SOURCE_NAMES
 
 MAX_JSON_DEPTH = 32
 
@@ -66,12 +71,19 @@ class TicketInSerializer(serializers.Serializer):
     body = _Text(max_length=500_000, trim_whitespace=False)
     customer = CustomerInSerializer()
     callback_url = serializers.URLField(max_length=2000, required=False, allow_blank=True, default="",
-                                        help_text="Where our reply is POSTed (signed), instead of e-mail.")
+                                        help_text="Where our reply is POSTed (signed), instead of e-mail; "
+                                                  "http or https only.")
     metadata = serializers.DictField(required=False, default=dict, help_text="Any JSON object, kept as is.")
 
     def validate_body(self, value: str) -> str:
         if not value.strip():
             raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+    def validate_callback_url(self, value: str) -> str:
+        # URLField also takes ftp:// (Django's URLValidator): it would only fail at delivery.
+        if value and urlsplit(value).scheme.lower() not in {"http", "https"}:
+            raise serializers.ValidationError("Only http and https callback URLs are accepted.")
         return value
 
     def validate_metadata(self, value: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +145,12 @@ class BodyTooLarge(Exception):
 
 
 def body_read_capped(request: HttpRequest, *, limit: int) -> bytes:
-    """Read at most ``limit`` bytes of the body; ``BodyTooLarge`` beyond, without reading it all."""
+    """Read at most ``limit`` bytes of the body; ``BodyTooLarge`` beyond, without reading it all.
+
+    A chunked body has no Content-Length, and Django then reads it as empty (so its signature
+    failed). When the server says its input stream ends where the body does (gunicorn's
+    ``wsgi.input_terminated``, PEP 3333's proposal, after de-chunking), we read that stream.
+    """
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -142,11 +159,43 @@ def body_read_capped(request: HttpRequest, *, limit: int) -> bytes:
         raise BodyTooLarge
     if hasattr(request, "_body"):  # something upstream already read it
         body = request.body
+    elif not request.META.get("CONTENT_LENGTH") and request.META.get("wsgi.input_terminated"):
+        body = _stream_read(request.META["wsgi.input"], limit=limit + 1)
     else:
         body = request.read(limit + 1)
     if len(body) > limit:
         raise BodyTooLarge
     return body
+
+
+def _stream_read(stream: Any, *, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = stream.read(min(64 * 1024, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+class DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise DuplicateKey(f"duplicate key {key[:80]!r} in a JSON object")
+        seen[key] = value
+    return seen
+
+
+def json_content_type(request: HttpRequest) -> bool:
+    """Is the body declared as JSON (``application/json``, any parameters)?"""
+    return (request.content_type or "").strip().lower() == "application/json"
 
 
 def _json_load(body: bytes) -> Any:
@@ -159,7 +208,8 @@ def _json_load(body: bytes) -> Any:
     def refuse_constant(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
 
-    return json.loads(body.decode("utf-8"), parse_float=finite, parse_constant=refuse_constant)
+    return json.loads(body.decode("utf-8"), parse_float=finite, parse_constant=refuse_constant,
+                      object_pairs_hook=_refuse_duplicate_keys)
 
 
 _WEBHOOK_HEADERS = [
@@ -178,6 +228,7 @@ class TicketCollectionView(APIView):
 
     authentication_classes = [ApiTokenAuthentication]
     permission_classes = [AllowAny]  # authenticity is checked in post(): a signature or a token
+    parser_classes = [JSONParser]  # the body is read in post(); this tells the schema it is JSON only
 
     @extend_schema(
         operation_id="tickets_create",
@@ -190,6 +241,7 @@ class TicketCollectionView(APIView):
             400: OpenApiResponse(ErrorSerializer, description="Invalid JSON or fields; every field error named."),
             401: OpenApiResponse(ErrorSerializer, description="Missing or bad signature, stale timestamp, bad token."),
             413: OpenApiResponse(ErrorSerializer, description="Body over WEBHOOK_MAX_BODY_BYTES."),
+            415: OpenApiResponse(ErrorSerializer, description="Content-Type is not application/json."),
             429: OpenApiResponse(ErrorSerializer, description="Per-source rate limit; see Retry-After."),
         },
     )
@@ -199,10 +251,14 @@ class TicketCollectionView(APIView):
             body = body_read_capped(request._request, limit=max_bytes)
         except BodyTooLarge:
             return _error(413, f"Body larger than {max_bytes} bytes.")
+        if not json_content_type(request._request):
+            return _error(415, "Content-Type must be application/json.")
 
         limit: int | None
         if isinstance(request.auth, ApiToken):
-            source = request.auth.name
+            source = request.auth.source  # the token's binding, never a name the body could choose
+            if not source or source in RESERVED_SOURCE_NAMES:
+                return _error(403, "This token is not bound to a ticket source; issue a new one.")
             limit = WebhookSource.objects.filter(name=source).values_list("rate_limit_per_minute", flat=True).first()
         else:
             try:
@@ -226,6 +282,9 @@ class TicketCollectionView(APIView):
 
         try:
             payload = _json_load(body)
+        except DuplicateKey as exc:
+            return _error(400, "Body has a duplicate key: each key may appear once per object.",
+                          errors={"body": [str(exc)]})
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             return _error(400, "Body is not valid JSON.", errors={"body": [str(exc)[:200]]})
         serializer = TicketInSerializer(data=payload)

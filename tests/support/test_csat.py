@@ -102,8 +102,8 @@ def _token(name: str = "crm") -> str:
 
 def test_a_source_system_rates_the_latest_reply_through_the_api(client, settings):
     settings.CALLBACK_ALLOWED_HOSTS = ["127.0.0.1"]
-    outbound = _delivered_reply(callback_url="http://127.0.0.1:9/callback")
-    headers = {"HTTP_AUTHORIZATION": f"Token {_token()}"}
+    outbound = _delivered_reply(callback_url="http://127.0.0.1:9/callback")  # a ticket of the "shop" source
+    headers = {"HTTP_AUTHORIZATION": f"Token {_token('shop')}"}
     url = f"/api/v1/tickets/{outbound.ticket_id}/rating"
     # No reply delivered yet: nothing to rate
     assert client.post(url, {"rating": "good"}, content_type="application/json", **headers).status_code == 409
@@ -119,3 +119,18 @@ def test_a_source_system_rates_the_latest_reply_through_the_api(client, settings
     assert client.post("/api/v1/tickets/999999/rating", {"rating": "good"}, content_type="application/json",
                        **headers).status_code == 404
     assert client.post(url, {"rating": "good"}, content_type="application/json").status_code in (401, 403)
+
+
+def test_a_token_of_another_source_cannot_rate_the_ticket(client, settings):
+    settings.CALLBACK_ALLOWED_HOSTS = ["127.0.0.1"]
+    outbound = _delivered_reply(callback_url="http://127.0.0.1:9/callback")  # source "shop"
+    OutboundMessage.objects.filter(pk=outbound.pk).update(status=OutboundMessage.Status.SENT, sent_at=timezone.now())
+    email_reply = _delivered_reply()  # an e-mail customer's ticket
+    OutboundMessage.objects.filter(pk=email_reply.pk).update(status=OutboundMessage.Status.SENT, sent_at=timezone.now())
+    headers = {"HTTP_AUTHORIZATION": f"Token {_token('crm')}"}
+
+    for ticket_id in (outbound.ticket_id, email_reply.ticket_id):
+        response = client.post(f"/api/v1/tickets/{ticket_id}/rating", {"rating": "bad"},
+                               content_type="application/json", **headers)
+        assert response.status_code == 404
+    assert not CsatRating.objects.exists()
