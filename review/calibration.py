@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from review.models import AuditSample, ReviewOutcome
 from support.models import Category
-from triage.models import AutomationEvent
+from triage.configuration.services import configuration_thresholds_store
+from triage.models import AutomationEvent, TriageConfiguration
 from triage.statistics import CONFIDENCE_LEVEL, ThresholdSelection, error_lower_bound, samples_needed, threshold_select
 
 # A reviewer who changed more than this share of the draft (normalised edit distance, 0..1)
@@ -63,14 +64,17 @@ def outcome_is_error(*, verdict: str, ai_category_slug: str, final_category_slug
     return edit_distance is not None and edit_distance > EDIT_DISTANCE_CUTOFF
 
 
-def reviewed_decisions(*, since: datetime) -> list[ReviewedDecision]:
+def reviewed_decisions(*, since: datetime, configuration: TriageConfiguration | None = None) -> list[ReviewedDecision]:
     """Every AI decision with a confidence that a human judged: the latest decisive review
-    outcome per decision (approved / rejected / overridden), plus graded audit samples."""
+    outcome per decision (approved / rejected / overridden), plus graded audit samples.
+
+    Only the decisions ``configuration`` made (None: those made from settings, with no
+    configuration): thresholds are fitted on a configuration's own evidence, never another's."""
     decisive = (ReviewOutcome.Decision.APPROVED, ReviewOutcome.Decision.REJECTED, ReviewOutcome.Decision.OVERRIDDEN)
     latest: dict[int, ReviewedDecision] = {}
     rows = (
         ReviewOutcome.objects.filter(decided_at__gte=since, verdict__in=decisive, decision__isnull=False,
-                                     decision__confidence__isnull=False)
+                                     decision__confidence__isnull=False, decision__configuration=configuration)
         .order_by("decided_at", "pk")
         .values_list("decision_id", "decision__confidence", "decision__category_slug", "verdict",
                      "ai_category_slug", "final_category_slug", "edit_distance")
@@ -85,7 +89,8 @@ def reviewed_decisions(*, since: datetime) -> list[ReviewedDecision]:
                                    edit_distance=edit_distance),
         )
     audits = (
-        AuditSample.objects.filter(graded_at__gte=since, decision__isnull=False, decision__confidence__isnull=False)
+        AuditSample.objects.filter(graded_at__gte=since, decision__isnull=False, decision__confidence__isnull=False,
+                                   decision__configuration=configuration)
         .exclude(grade="")
         .values_list("decision_id", "decision__confidence", "category_slug", "grade")
     )
@@ -110,7 +115,8 @@ def threshold_choose(*, decisions: list[ReviewedDecision], target_error: float) 
 
 
 def thresholds_calibrate(*, target_error: float, since: datetime | None = None,
-                         min_own_samples: int = MIN_OWN_SAMPLES_FOR_POOLING) -> list[CategoryCalibration]:
+                         min_own_samples: int = MIN_OWN_SAMPLES_FOR_POOLING,
+                         configuration: TriageConfiguration | None = None) -> list[CategoryCalibration]:
     """Compute a threshold per category (no writes).
 
     A category with enough reviewed decisions of its own (at least ``samples_needed``) is judged
@@ -120,7 +126,7 @@ def thresholds_calibrate(*, target_error: float, since: datetime | None = None,
     threshold already show an error above the target with 95% confidence.
     """
     since = since or timezone.now() - timedelta(days=CALIBRATION_WINDOW_DAYS)
-    decisions = reviewed_decisions(since=since)
+    decisions = reviewed_decisions(since=since, configuration=configuration)
     categories = list(Category.objects.select_related("default_team").order_by("slug"))
     team_of = {category.slug: category.default_team.slug for category in categories}
     by_category: dict[str, list[ReviewedDecision]] = defaultdict(list)
@@ -191,3 +197,27 @@ def thresholds_store(*, calibrations: list[CategoryCalibration], target_error: f
                     evidence={"previous": previous, **evidence},
                 )
     return changed
+
+
+def thresholds_store_for(*, configuration: TriageConfiguration, calibrations: list[CategoryCalibration],
+                         target_error: float) -> int:
+    """Store the thresholds on ``configuration`` (its own evidence; ``Category.auto_threshold`` is
+    settings mode's and stays untouched). Returns how many categories changed."""
+    return configuration_thresholds_store(
+        configuration=configuration,
+        # A category reviewers judged without a qualifying threshold gets an explicit None (no
+        # automation); one without reviews keeps the configuration's model-level calibration.
+        thresholds={calibration.category: calibration.choice.threshold for calibration in calibrations
+                    if calibration.choice.threshold is not None or calibration.own_total > 0},
+        evidence={
+            "target_error": target_error,
+            "confidence_level": CONFIDENCE_LEVEL,
+            "method": "clopper-pearson one-sided upper bound, Bonferroni over the 0.01 threshold grid",
+            "edit_distance_cutoff": EDIT_DISTANCE_CUTOFF,
+            "categories": {
+                calibration.category: {"source": calibration.source, "own_reviewed": calibration.own_total,
+                                       "own_errors": calibration.own_errors, **asdict(calibration.choice)}
+                for calibration in calibrations if calibration.choice.threshold is not None
+            },
+        },
+    )

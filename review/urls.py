@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import views
+from review import views, views_releases
 from review.views import bulk, workspace
 
 app_name = "review"
@@ -41,4 +41,9 @@ urlpatterns = [
     path("dashboard/<slug:table>.csv", views.dashboard_csv, name="dashboard_csv"),
     path("automation/", views.automation, name="automation"),
     path("automation/<int:category_id>/resume/", views.automation_resume, name="automation_resume"),
+    path("releases/", views_releases.releases, name="releases"),
+    path("releases/prompts/", views_releases.release_prompts, name="release_prompts"),
+    path("releases/runs/<int:run_id>/", views_releases.release_run, name="release_run"),
+    path("releases/rollback/", views_releases.release_rollback, name="release_rollback"),
+    path("releases/<slug:name>/promote/", views_releases.release_promote, name="release_promote"),
 ]

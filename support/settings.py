@@ -447,6 +447,10 @@ AUTO_SEND_ENABLED = env_bool("AUTO_SEND_ENABLED", True)
 # Cost per resolved ticket counts human handling time at this rate (USD per hour; docs/dashboard.md).
 HUMAN_COST_PER_HOUR = env_float("HUMAN_COST_PER_HOUR", 30.0, minimum=0)
 TARGET_ERROR = env_float("TARGET_ERROR", 0.02, minimum=0.0001, maximum=0.5)
+# Release safety (docs/releases.md): the evaluation sets a candidate configuration must pass before
+# `triage_config promote`, and its cost budget per ticket.
+EVAL_GATE_SETS = env_list("EVAL_GATE_SETS", ["banking77-demo", "adversarial"])
+EVAL_COST_BUDGET_USD = env_float("EVAL_COST_BUDGET_USD", 0.01, minimum=0.0)
 AUDIT_SAMPLE_RATE = env_float("AUDIT_SAMPLE_RATE", 0.05, minimum=0, maximum=1)
 # 0.01: no true high-stakes BANKING77 text out of 1,878 fell under it out-of-fold (bench/policy.md).
 HIGH_STAKES_PROBABILITY_LIMIT = env_float("HIGH_STAKES_PROBABILITY_LIMIT", 0.01, minimum=0, maximum=1)

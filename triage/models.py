@@ -6,6 +6,20 @@ from django.conf import settings
 from django.db import models
 
 from support.models import Category, Ticket
+from triage.configuration.models import ConfigurationEvent, PromptVersion, TriageConfiguration
+from triage.evaluation.models import EvalCase, EvalResult, EvalRun, EvalSet
+
+__all__ = [
+    "AutomationEvent",
+    "ConfigurationEvent",
+    "EvalCase",
+    "EvalResult",
+    "EvalRun",
+    "EvalSet",
+    "PromptVersion",
+    "TriageConfiguration",
+    "TriageDecision",
+]
 
 
 class TriageDecisionQuerySet(models.QuerySet["TriageDecision"]):
@@ -14,8 +28,12 @@ class TriageDecisionQuerySet(models.QuerySet["TriageDecision"]):
         return self.filter(is_final=True)
 
     def attempts(self) -> TriageDecisionQuerySet:
-        """Everything else: failed provider attempts, and finals an operator's re-run replaced."""
+        """Everything else: failed provider attempts, finals an operator's re-run replaced, and a
+        shadow configuration's decisions (never final, never sent)."""
         return self.filter(is_final=False)
+
+    def shadow(self) -> TriageDecisionQuerySet:
+        return self.filter(is_shadow=True)
 
     def final_for(self, *, ticket_id: int) -> TriageDecision | None:
         """The ticket's final decision, or None while it has none (new, triaging)."""
@@ -31,6 +49,13 @@ class TriageDecision(models.Model):
     """
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="triage_decisions")
+    # The configuration that made this decision. Null: made from settings, with no production
+    # configuration (a fresh install, and every row written before configurations existed).
+    configuration = models.ForeignKey(
+        TriageConfiguration, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions"
+    )
+    # A shadow configuration's decision: stored for comparison, never final, never sent.
+    is_shadow = models.BooleanField(default=False)
     attempt = models.PositiveIntegerField(default=1)
     provider = models.CharField(max_length=40)
     model = models.CharField(max_length=120, blank=True)
@@ -81,6 +106,9 @@ class TriageDecision(models.Model):
             # One final decision per ticket: a redelivered task cannot write a second one.
             models.UniqueConstraint(
                 fields=["ticket"], condition=models.Q(is_final=True), name="triage_one_final_decision"
+            ),
+            models.CheckConstraint(
+                condition=~(models.Q(is_shadow=True) & models.Q(is_final=True)), name="triage_shadow_never_final"
             ),
         ]
 

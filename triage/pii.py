@@ -214,6 +214,16 @@ def pii_redact_text(text: str, *, kinds: list[str] | None = None) -> str:
     return pii_redact([text], kinds=kinds)[0][0]
 
 
+def pii_redact_stored(text: str, mapping: dict[str, str]) -> str:
+    """Redact a text for the decision log: the detectors, and every value already redacted from
+    this ticket's input (``mapping``: placeholder -> original). A model may echo a value without
+    the context that let a detector find it ("my date of birth is ..." -> just the date)."""
+    for placeholder, original in sorted(mapping.items(), key=lambda item: len(item[1]), reverse=True):
+        if len(original) >= 4:
+            text = text.replace(original, placeholder)
+    return pii_redact_text(text)
+
+
 def pii_restore(text: str, mapping: dict[str, str]) -> str:
     if not mapping:
         return text

@@ -4,8 +4,9 @@
 nothing. Every condition that fails is listed, so a reviewer sees all the reasons at once, not
 only the first one.
 
-Threshold fallback (documented in docs/policy.md): a category without a calibrated
-``auto_threshold`` stays on human review. We deliberately do NOT fall back to the local model's
+Threshold fallback (documented in docs/policy.md): a category without a calibrated threshold
+(the deciding configuration's, see ``triage.configuration.runtime``; ``Category.auto_threshold``
+when no configuration is in production) stays on human review. We deliberately do NOT fall back to the local model's
 training threshold: the confidence handed to the policy may come from an LLM whose self-reported
 confidence is not calibrated on the scale that threshold was chosen on, and the issue says
 "categories without enough evidence stay on human review".
@@ -13,7 +14,7 @@ confidence is not calibrated on the scale that threshold was chosen on, and the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -63,8 +64,12 @@ def policy_evaluate(
     high_stakes_probability: float | None,
     risk_flags: Sequence[str],
     chain_healthy: bool,
+    threshold_for: Callable[[Category], float | None] | None = None,
 ) -> PolicyVerdict:
-    """Decide auto-send vs human review. Auto-send only when every condition holds."""
+    """Decide auto-send vs human review. Auto-send only when every condition holds.
+
+    ``threshold_for`` gives the deciding configuration's threshold for a category (None: no
+    threshold applies, a human reviews); without it, ``Category.auto_threshold`` (settings mode)."""
     policy = effective_policy(category=category, team=team)
     reasons: list[str] = []
 
@@ -93,9 +98,10 @@ def policy_evaluate(
         reasons.append(REASON_POLICY_DRAFT_ONLY)
 
     if category is not None and confidence is not None:
-        if category.auto_threshold is None:
+        threshold = threshold_for(category) if threshold_for is not None else category.auto_threshold
+        if threshold is None:
             reasons.append(REASON_NO_THRESHOLD)
-        elif confidence < category.auto_threshold:
+        elif confidence < threshold:
             reasons.append(REASON_LOW_CONFIDENCE)
 
     for flag in risk_flags:

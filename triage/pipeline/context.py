@@ -13,13 +13,14 @@ from datetime import datetime
 import numpy as np
 
 from support.models import Category, Message, Team, Ticket
-from triage.classifier import Prediction, active_classifier, ticket_text
+from triage.classifier import LocalClassifier, Prediction, ticket_text
+from triage.configuration.runtime import TriageSetup
 from triage.embeddings import get_encoder
 from triage.injection import InjectionResult, injection_scan
 from triage.kb.retrieval import ChunkHit, hybrid_enabled, kb_search
 from triage.models import TriageDecision
 from triage.pii import CUSTOMER_FIRST_NAME_PLACEHOLDER, CUSTOMER_NAME_PLACEHOLDER, pii_redact
-from triage.prompts import Prompt, canary_token, prompt_load
+from triage.prompts import Prompt, canary_token
 from triage.providers.base import TriageRequest
 from triage.schemas import triage_output_json_schema
 
@@ -44,6 +45,7 @@ class PipelineContext:
     local_label: str | None
     prompt_version: str
     input_hash: str
+    setup: TriageSetup  # the deciding configuration's prompt, providers, model and thresholds
     mapping: dict[str, str] = field(default_factory=dict)  # PII placeholder -> original
     attempts: int = 0  # decision-log rows written for this ticket so far
     # The ticket's sentence embedding (classifier_text), computed once per run; None when no
@@ -60,19 +62,42 @@ class PreparedRun:
     team_slugs: set[str]
 
 
-def context_build(*, ticket_id: int, started: datetime) -> PreparedRun:
+def context_build(*, ticket_id: int, started: datetime, setup: TriageSetup) -> PreparedRun:
     ticket = Ticket.objects.select_related("customer").get(pk=ticket_id)
     messages = list(ticket.messages.order_by("created_at", "id"))
     inbound = [m for m in messages if m.direction == Message.Direction.INBOUND and not m.is_automated]
     body = "\n\n".join((m.body_for_model or m.body_text).strip() for m in inbound) or ticket.subject
+    return context_prepare(
+        ticket=ticket,
+        started=started,
+        subject=ticket.subject,
+        body=body,
+        thread_texts=[m.body_text for m in messages] + [m.body_for_model for m in messages],
+        setup=setup,
+        # Attempt numbers continue across runs (an operator's --force re-run, a swept claim).
+        attempts=TriageDecision.objects.filter(ticket=ticket).count(),
+    )
+
+
+def context_prepare(
+    *,
+    ticket: Ticket,
+    started: datetime,
+    subject: str,
+    body: str,
+    thread_texts: list[str],
+    setup: TriageSetup,
+    attempts: int = 0,
+) -> PreparedRun:
+    """Everything before the provider chain, from text: the live run passes a stored ticket, an
+    evaluation run an unsaved one (``triage.evaluation.running``), so both run the same steps."""
     body = body[:MODEL_INPUT_MAX_CHARS]
-    subject = ticket.subject
     classifier_text = ticket_text(subject=subject, body=body)
 
     # Embedded once, here: the classifier's embedding half finds it in the encoder's cache of
     # recent texts, and the KB search takes it as is.
-    ticket_vector = _ticket_embedding(classifier_text)
-    prediction = _local_prediction(classifier_text)
+    ticket_vector = _ticket_embedding(classifier_text, setup.classifier)
+    prediction = _local_prediction(classifier_text, setup.classifier)
     categories = list(Category.objects.select_related("default_team").order_by("slug"))
     high_stakes_probability = None
     if prediction is not None:
@@ -81,7 +106,7 @@ def context_build(*, ticket_id: int, started: datetime) -> PreparedRun:
             sum(p for slug, p in prediction.probabilities.items() if slug in high_stakes), 6
         )
 
-    prompt = prompt_load()
+    prompt = setup.prompt
     teams = list(Team.objects.order_by("slug"))
     kb_hits = _kb_hits(classifier_text, ticket_vector)
     (red_subject, red_body), redaction = pii_redact([subject, body], customer_name=ticket.customer.name)
@@ -105,7 +130,7 @@ def context_build(*, ticket_id: int, started: datetime) -> PreparedRun:
         started=started,
         subject=subject,
         body=body,
-        thread_texts=[m.body_text for m in messages] + [m.body_for_model for m in messages],
+        thread_texts=thread_texts,
         classifier_text=classifier_text,
         injection=injection_scan(f"{subject}\n{body}"),
         high_stakes_probability=high_stakes_probability,
@@ -113,12 +138,12 @@ def context_build(*, ticket_id: int, started: datetime) -> PreparedRun:
         prompt_version=prompt.version,
         mapping=redaction.mapping,
         input_hash=hashlib.sha256(f"{subject}\n{body}".encode()).hexdigest(),
-        # Attempt numbers continue across runs (an operator's --force re-run, a swept claim).
-        attempts=TriageDecision.objects.filter(ticket=ticket).count(),
+        setup=setup,
+        attempts=attempts,
         ticket_vector=ticket_vector,
     )
     request = TriageRequest(
-        ticket_id=ticket.pk,
+        ticket_id=ticket.pk or 0,  # 0: an evaluation case, not a stored ticket
         prompt_version=prompt.version,
         system_prompt=system_prompt,
         user_prompt_redacted=user_prompt,
@@ -145,8 +170,7 @@ def _customer_label(mapping: dict[str, str]) -> str:
     return CUSTOMER_NAME_PLACEHOLDER
 
 
-def _local_prediction(text: str) -> Prediction | None:
-    classifier = active_classifier()
+def _local_prediction(text: str, classifier: LocalClassifier | None) -> Prediction | None:
     if classifier is None:
         return None
     try:
@@ -156,9 +180,8 @@ def _local_prediction(text: str) -> Prediction | None:
         return None
 
 
-def _ticket_embedding(text: str) -> np.ndarray | None:
+def _ticket_embedding(text: str, classifier: LocalClassifier | None) -> np.ndarray | None:
     """The ticket's vector when the classifier's embedding half or hybrid KB retrieval needs it."""
-    classifier = active_classifier()
     if not hybrid_enabled() and (classifier is None or classifier.embedding_head is None):
         return None
     try:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from triage.models import TriageDecision
-from triage.pii import pii_redact_text
+from triage.pii import pii_redact_stored
 from triage.pipeline.context import PipelineContext
 from triage.providers.chain import Attempt
 from triage.schemas import TriageOutput
@@ -45,13 +45,15 @@ def _attempt_columns(context: PipelineContext, attempt: Attempt) -> dict[str, An
     context.attempts += 1
     return {
         "ticket": context.ticket,
+        "configuration": context.setup.configuration,
+        "is_shadow": context.setup.shadow,
         "attempt": context.attempts,
         "provider": attempt.provider,
         "model": attempt.model[:120],
         "prompt_version": context.prompt_version,
         "input_hash": context.input_hash,
         "request_redacted": _cap(attempt.request_record),
-        "response_redacted": _cap(pii_redact_text(attempt.content)),
+        "response_redacted": _cap(pii_redact_stored(attempt.content, context.mapping)),
         "high_stakes_probability": context.high_stakes_probability,
         "tokens_in": attempt.tokens_in,
         "tokens_out": attempt.tokens_out,

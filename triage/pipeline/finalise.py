@@ -19,12 +19,13 @@ from django.db.models import Exists, OuterRef
 from support.delivery import outbound_reply_create
 from support.models import Category, Ticket
 from support.services import ticket_event_record
-from triage.models import TriageDecision
+from triage.models import TriageConfiguration, TriageDecision
 from triage.pipeline.checks import CheckedOutput, FlagDetails, injection_flag, output_check
 from triage.pipeline.claim import claim_is_ours
 from triage.pipeline.context import PipelineContext
+from triage.pipeline.decide import verdict_for
 from triage.pipeline.decision_log import attempt_record, claim_lost, final_decision_record
-from triage.policy import PolicyVerdict, policy_evaluate
+from triage.policy import PolicyVerdict
 from triage.providers import chain_healthy
 from triage.providers.chain import ChainResult
 from triage.routing import route_ticket
@@ -49,7 +50,7 @@ def finalise(context: PipelineContext, result: ChainResult) -> TriageOutcome:
     assert winner is not None and winner.output is not None
     output = winner.output
     checked = output_check(context, output)
-    healthy = chain_healthy()  # outside the transaction: it may ask Redis
+    healthy = chain_healthy(context.setup.providers)  # outside the transaction: it may ask Redis
     with transaction.atomic():
         ticket = _lock(context.ticket.pk)
         if not claim_is_ours(ticket, context.started):
@@ -58,14 +59,9 @@ def finalise(context: PipelineContext, result: ChainResult) -> TriageOutcome:
         category, before = _classification_apply(ticket, output, checked)
         team = route_ticket(ticket=ticket, category=category, language=output.language).team
         sla_apply(ticket=ticket)
-        verdict = policy_evaluate(
-            ticket=ticket,
-            category=category,
-            team=team,
-            confidence=output.confidence,
-            high_stakes_probability=context.high_stakes_probability,
-            risk_flags=checked.risk_flags,
-            chain_healthy=healthy,
+        context.ticket = ticket  # the locked row, as the policy reads it
+        verdict = verdict_for(
+            context, winner=winner, output=output, checked=checked, category=category, team=team, healthy=healthy
         )
         decision = final_decision_record(
             context,
@@ -176,6 +172,9 @@ def hand_over_if_ours(
             input_hash=context.input_hash if context else "",
             attempt=(context.attempts + 1) if context else 1,
             error_class=error_class,
+            # Without a context (the pipeline broke before it had one), the configuration in
+            # production now is the one that was asked.
+            configuration=context.setup.configuration if context else TriageConfiguration.objects.production(),
         )
 
 
@@ -191,11 +190,13 @@ def triage_hand_to_human(
     input_hash: str = "",
     attempt: int = 1,
     error_class: str = "",
+    configuration: TriageConfiguration | None = None,
 ) -> TriageDecision:
     """Write the final 'no AI decision' row and put the ticket in the review queue."""
     with transaction.atomic():
         decision = TriageDecision.objects.create(
             ticket=ticket,
+            configuration=configuration,
             attempt=attempt,
             provider="none",
             prompt_version=prompt_version,

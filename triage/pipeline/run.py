@@ -16,15 +16,15 @@ from django.utils import timezone
 from support.models import Ticket
 from support.reasons import REASON_AI_UNAVAILABLE, REASON_INJECTION_SUSPECTED
 from support.services import ticket_event_record
+from triage.configuration.runtime import production_setup
 from triage.models import TriageDecision
 from triage.pipeline.claim import triage_claim_token
 from triage.pipeline.context import context_build
+from triage.pipeline.decide import chain_ask
 from triage.pipeline.decision_log import attempt_record
 from triage.pipeline.finalise import TriageOutcome, finalise, hand_over_if_ours
-from triage.pipeline.validation import output_validate
-from triage.providers import providers_from_settings
-from triage.providers.chain import Attempt, chain_run
-from triage.schemas import TriageOutput
+from triage.pipeline.shadow import shadows_run
+from triage.providers.chain import Attempt
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,10 @@ def triage_run_execute(*, ticket_id: int) -> str:
     started = triage_claim_token(ticket_id=ticket_id)
     if started is None:
         return "skipped: not new"
-    return triage_run_claimed(ticket_id=ticket_id, started=started).status
+    status = triage_run_claimed(ticket_id=ticket_id, started=started).status
+    # After the ticket's own decision is committed: a shadow never delays or changes it.
+    shadows_run(ticket_id=ticket_id)
+    return status
 
 
 def triage_run_claimed(*, ticket_id: int, started: datetime, use_cache: bool = True) -> TriageOutcome:
@@ -61,23 +64,14 @@ def triage_run_claimed(*, ticket_id: int, started: datetime, use_cache: bool = T
 
 
 def _run(*, ticket_id: int, started: datetime, use_cache: bool) -> TriageOutcome:
-    prepared = context_build(ticket_id=ticket_id, started=started)
+    # The production configuration decides (settings when there is none), read once per run.
+    prepared = context_build(ticket_id=ticket_id, started=started, setup=production_setup())
     context = prepared.context
-
-    def validate(raw: str) -> TriageOutput:
-        return output_validate(raw, category_slugs=prepared.category_slugs, team_slugs=prepared.team_slugs)
 
     def record(attempt: Attempt) -> None:
         attempt_record(context, attempt)
 
-    result = chain_run(
-        providers=providers_from_settings(),
-        request=prepared.request,
-        validate=validate,
-        repair_instruction=lambda error: prepared.prompt.render_repair(error=error),
-        on_attempt=record,
-        use_cache=use_cache,
-    )
+    result = chain_ask(prepared, on_attempt=record, use_cache=use_cache)
     if result.winner is None or result.winner.output is None:
         reasons = [REASON_AI_UNAVAILABLE] + ([REASON_INJECTION_SUSPECTED] if context.injection.suspected else [])
         decision = hand_over_if_ours(

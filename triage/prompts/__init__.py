@@ -60,21 +60,37 @@ def prompt_load(name: str | None = None) -> Prompt:
 def _load(name: str) -> Prompt:
     if not re.fullmatch(r"[a-z0-9_.-]+", name):
         raise ImproperlyConfigured(f"PROMPT_VERSION {name!r} is not a prompt file name")
-    path = PROMPT_DIR / f"{name}.md"
+    path = prompt_file(name)
     if not path.is_file():
         raise ImproperlyConfigured(f"PROMPT_VERSION {name!r}: no file {path}")
-    content = path.read_text(encoding="utf-8")
+    return prompt_parse(name=name, content=path.read_text(encoding="utf-8"), origin=str(path))
+
+
+def prompt_file(name: str) -> Path:
+    return PROMPT_DIR / f"{name}.md"
+
+
+def prompt_digest(content: str) -> str:
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def prompt_version_of(*, name: str, content: str) -> str:
+    """``<name>-<first 8 hex of the content's sha256>``: what every decision records."""
+    return f"{name}-{prompt_digest(content)[:8]}"
+
+
+def prompt_parse(*, name: str, content: str, origin: str = "prompt") -> Prompt:
+    """A prompt from its text (a file here, or a ``PromptVersion`` row)."""
     try:
         system, rest = content.split("=== user ===\n", 1)
         user, repair = rest.split("=== repair ===\n", 1)
     except ValueError as exc:
         raise ImproperlyConfigured(
-            f"{path} needs '=== user ===' and '=== repair ===' sections"
+            f"{origin} needs '=== user ===' and '=== repair ===' sections"
         ) from exc
-    digest = hashlib.sha256(content.encode()).hexdigest()[:8]
     return Prompt(
         name=name,
-        version=f"{name}-{digest}",
+        version=prompt_version_of(name=name, content=content),
         system=Template(system.strip()),
         user=Template(user.strip()),
         repair=Template(repair.strip()),

@@ -7,19 +7,24 @@ from __future__ import annotations
 from django.conf import settings
 
 from triage.budget import budget_exhausted
+from triage.classifier import LocalClassifier
 from triage.providers.base import Provider
 from triage.providers.breaker import breaker_is_open
 from triage.providers.local import LocalProvider
 
+PROVIDER_NAMES = ("openai", "local")
 
-def provider_get(name: str) -> Provider:
+
+def provider_get(name: str, *, model: str = "", classifier: LocalClassifier | None = None) -> Provider:
+    """A provider by name. ``model`` overrides ``LLM_MODEL`` and ``classifier`` the active local
+    model: a triage configuration names its own."""
     # Imported on use: a deployment on the local model alone never loads the openai SDK.
     if name == "openai":
         from triage.providers.openai_provider import OpenAIProvider
 
-        return OpenAIProvider()
+        return OpenAIProvider(model=model)
     if name == "local":
-        return LocalProvider()
+        return LocalProvider(classifier=classifier)
     raise ValueError(f"unknown provider {name!r}")
 
 
@@ -27,12 +32,16 @@ def providers_from_settings() -> list[Provider]:
     return [provider_get(name) for name in settings.LLM_CHAIN]
 
 
-def chain_healthy() -> bool:
+def chain_healthy(providers: list[Provider] | None = None) -> bool:
     """False when the primary provider cannot be used right now: its circuit is open, the daily
     budget is spent (paid providers), or it is not usable at all (no key, no trained model)."""
-    if not settings.LLM_CHAIN:
+    if providers is None:
+        if not settings.LLM_CHAIN:
+            return False
+        providers = [provider_get(settings.LLM_CHAIN[0])]
+    if not providers:
         return False
-    primary = provider_get(settings.LLM_CHAIN[0])
+    primary = providers[0]
     if not primary.available():
         return False
     if primary.external:

@@ -12,7 +12,7 @@ import re
 import time
 
 from support.models import Category
-from triage.classifier import active_classifier
+from triage.classifier import LocalClassifier, active_classifier
 from triage.drafting import local_draft
 from triage.kb.retrieval import kb_search
 from triage.providers.base import Provider, ProviderAnswer, ProviderError, Repair, TriageRequest
@@ -114,18 +114,25 @@ class LocalProvider(Provider):
     external = False
     unavailable_reason = "no trained model"
 
+    def __init__(self, classifier: LocalClassifier | None = None) -> None:
+        # A configuration's own model version; None: the active model (settings mode).
+        self._classifier = classifier
+
+    def _model(self) -> LocalClassifier | None:
+        return self._classifier if self._classifier is not None else active_classifier()
+
     @property
     def model(self) -> str:
-        classifier = active_classifier()
+        classifier = self._model()
         return classifier.model_version if classifier else "none"
 
     def available(self) -> bool:
-        return active_classifier() is not None
+        return self._model() is not None
 
     def complete(self, request: TriageRequest, *, repair: Repair | None = None) -> ProviderAnswer:
         started = time.monotonic()
         prediction = request.local_prediction
-        classifier = active_classifier() if prediction is None else None
+        classifier = self._model() if prediction is None else None
         if prediction is None:
             if classifier is None:
                 raise ProviderError(

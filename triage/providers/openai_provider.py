@@ -60,9 +60,12 @@ class OpenAIProvider(Provider):
     name = "openai"
     external = True
 
+    def __init__(self, model: str = "") -> None:
+        self._model = model  # a configuration's model name; "" means LLM_MODEL
+
     @property
     def model(self) -> str:
-        return str(settings.LLM_MODEL)
+        return self._model or str(settings.LLM_MODEL)
 
     def available(self) -> bool:
         return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL)

@@ -1,4 +1,7 @@
-"""python manage.py calibrate_thresholds --target-error 0.02 [--days 90] [--min-own 10] [--dry-run]"""
+"""python manage.py calibrate_thresholds --target-error 0.02 [--days 90] [--min-own 10] [--config NAME] [--dry-run]
+
+Thresholds are stored on the production configuration (or ``--config NAME``), fitted on the
+decisions it made; with no configuration in production, on ``Category.auto_threshold`` as before."""
 
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ from review.calibration import (
     MIN_OWN_SAMPLES_FOR_POOLING,
     thresholds_calibrate,
     thresholds_store,
+    thresholds_store_for,
 )
+from triage.models import TriageConfiguration
 from triage.statistics import samples_needed
 
 
@@ -34,6 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--min-own", type=int, default=MIN_OWN_SAMPLES_FOR_POOLING,
                             help="Reviewed decisions a sparse category needs before it may borrow its team's or "
                                  f"the global threshold (default {MIN_OWN_SAMPLES_FOR_POOLING}).")
+        parser.add_argument("--config", help="Configuration to calibrate (default: the production one, if any).")
         parser.add_argument("--dry-run", action="store_true", help="Print the table, store nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -42,9 +48,16 @@ class Command(BaseCommand):
             raise CommandError("--target-error must be between 0 and 1")
         if options["days"] < 1:
             raise CommandError("--days must be at least 1")
+        if options["config"]:
+            configuration = TriageConfiguration.objects.filter(name=options["config"]).first()
+            if configuration is None:
+                raise CommandError(f"no configuration {options['config']!r}")
+        else:
+            configuration = TriageConfiguration.objects.production()
+        self.stdout.write(f"calibrating {'configuration ' + configuration.name if configuration else 'settings mode'}")
         calibrations = thresholds_calibrate(
             target_error=target, since=timezone.now() - timedelta(days=options["days"]),
-            min_own_samples=options["min_own"],
+            min_own_samples=options["min_own"], configuration=configuration,
         )
         header = f"{'category':<42} {'team':<10} {'reviewed':>8} {'errors':>6} {'threshold':>9} {'n>=t':>6} {'err>=t':>6} {'upper95':>8}  source"
         self.stdout.write(header)
@@ -66,5 +79,8 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self.stdout.write("dry run: nothing stored")
             return
-        changed = thresholds_store(calibrations=calibrations, target_error=target)
+        if configuration is not None:
+            changed = thresholds_store_for(configuration=configuration, calibrations=calibrations, target_error=target)
+        else:
+            changed = thresholds_store(calibrations=calibrations, target_error=target)
         self.stdout.write(self.style.SUCCESS(f"stored; {changed} thresholds changed"))

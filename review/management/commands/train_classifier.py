@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from review.learning import review_training_rows
 from triage import classifier
+from triage.models import TriageConfiguration
 
 
 class Command(BaseCommand):
@@ -57,13 +58,17 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         name: str = options["name"]
         target_error: float = options["target_error"]
+        # Once a configuration is in production, the model it runs changes only by promotion
+        # (triage_config create --local-model, promote): a new version is stored, never activated.
+        production = TriageConfiguration.objects.production()
+        activate = not options["no_activate"] and production is None
         if not 0 < target_error < 1:
             raise CommandError("--target-error must be between 0 and 1")
         if not 2 <= options["cv_folds"] <= 20:
             raise CommandError("--cv-folds must be between 2 and 20")
         try:
             if options["if_missing"] and classifier.active_version(name=name):
-                if classifier.active_model_name() is None:
+                if classifier.active_model_name() is None and production is None:
                     classifier.classifier_activate(
                         name=name, version=classifier.active_version(name=name)
                     )
@@ -94,7 +99,7 @@ class Command(BaseCommand):
                 target_error=target_error,
                 cv_folds=options["cv_folds"],
                 seed=options["seed"],
-                activate=not options["no_activate"],
+                activate=activate,
                 source=source,
                 embeddings=False if options["no_embeddings"] else None,
                 progress=True,
@@ -121,7 +126,10 @@ class Command(BaseCommand):
             f"(held-out error among automated {report.heldout_automated_error:.4f}, "
             f"ECE {report.heldout_ece:.4f})"
         )
-        state = "stored" if options["no_activate"] else "stored and activated"
+        state = "stored and activated" if activate else "stored"
+        if production is not None and not options["no_activate"]:
+            state += (f" (not activated: configuration {production.name!r} is in production; "
+                      f"use triage_config create NAME --from production --local-model {name})")
         self.stdout.write(f"{report.version} {state} in {report.path}")
         self.stdout.write(
             self.style.SUCCESS(
