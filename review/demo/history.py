@@ -4,7 +4,10 @@ Each past day gets a few dozen BANKING77 tickets on three channels, with their f
 decisions (and a few failed attempts: timeouts, 429s, invalid output), auto-sent replies for the
 confident ones, reviewers' verdicts with handling times for the rest, graded audit samples, CSAT
 ratings, SLA due dates and a few reopened tickets. The last ``DRIFT_DAYS`` days hold one drift
-episode: ``DRIFT_LABEL`` triples and the model's confidence on it drops.
+episode: a card-delivery incident floods the desk with ``DRIFT_LABEL`` tickets (``DRIFT_SURGE_PER_DAY``
+a day on top of the usual mix, far more than triple its share) and the model's confidence on them
+drops. A surge that size is what a desk of this volume can detect at all: the drift checks want
+``DRIFT_MIN_SAMPLES`` tickets in the recent window (docs/drift.md).
 
 Rows are written in bulk (the history is already decided: no triage task is dispatched, no e-mail is
 sent), then dated by hand, then rolled up for the dashboard (``review.rollups``). Deterministic
@@ -36,6 +39,7 @@ DEMO_HISTORY_DAYS = 60
 TICKETS_PER_DAY = 18
 DRIFT_LABEL = "card_arrival"
 DRIFT_DAYS = 4
+DRIFT_SURGE_PER_DAY = 30
 AUTO_CONFIDENCE = 0.85
 CHANNELS = (("email", 0.6), ("webhook", 0.3), ("web", 0.1))
 FAILURES = (("APITimeoutError", 0.02), ("RateLimitError", 0.03), ("OutputInvalid", 0.015))
@@ -89,9 +93,8 @@ def demo_history_seed(*, days: int = DEMO_HISTORY_DAYS, now: datetime | None = N
         weekend = day_start.weekday() >= 5
         count = int(TICKETS_PER_DAY * (0.6 if weekend else 1.0)) + rng.randint(-3, 3)
         labels = [rng.choice(rows)[1] for _ in range(count)]
-        if offset <= DRIFT_DAYS:  # the drift episode: one intent triples
-            share = sum(1 for label in labels if label == DRIFT_LABEL) or 1
-            labels += [DRIFT_LABEL] * (2 * share + 2)
+        if offset <= DRIFT_DAYS:  # the drift episode: one intent surges
+            labels += [DRIFT_LABEL] * DRIFT_SURGE_PER_DAY
         for label in labels:
             created_at = day_start + timedelta(seconds=rng.randint(7 * 3600, 21 * 3600))
             slug = demo.category_slug(label)

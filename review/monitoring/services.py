@@ -31,9 +31,10 @@ class DriftWindows:
     recent_end: datetime
 
 
-def drift_windows_for(*, now: datetime) -> DriftWindows:
-    """The last ``DRIFT_RECENT_HOURS`` against the ``DRIFT_REFERENCE_DAYS`` just before them."""
-    recent_start = now - timedelta(hours=settings.DRIFT_RECENT_HOURS)
+def drift_windows_for(*, now: datetime, recent_hours: int | None = None) -> DriftWindows:
+    """The last ``recent_hours`` (default ``DRIFT_RECENT_HOURS``) against the
+    ``DRIFT_REFERENCE_DAYS`` just before them."""
+    recent_start = now - timedelta(hours=recent_hours or settings.DRIFT_RECENT_HOURS)
     return DriftWindows(
         reference_start=recent_start - timedelta(days=settings.DRIFT_REFERENCE_DAYS),
         reference_end=recent_start,
@@ -53,12 +54,12 @@ class DriftRun:
         return [result for result in self.results if result.breached]
 
 
-def drift_checks_run(*, now: datetime | None = None) -> DriftRun:
+def drift_checks_run(*, now: datetime | None = None, recent_hours: int | None = None) -> DriftRun:
     """Evaluate every check (review/monitoring/checks.py), store one ``DriftCheckResult`` each and,
     for each breach, raise its alert. A new alert (not one already raised today for the same
     cause) is e-mailed to the managers and POSTed to ``ALERT_WEBHOOK_URL`` after commit."""
     run_at = now or timezone.now()
-    windows = drift_windows_for(now=run_at)
+    windows = drift_windows_for(now=run_at, recent_hours=recent_hours)
     thresholds = DriftThresholds.from_settings()
     reference = samples_read(start=windows.reference_start, end=windows.reference_end)
     recent = samples_read(start=windows.recent_start, end=windows.recent_end)
@@ -93,7 +94,8 @@ def drift_alert_message(result: DriftCheckResult) -> str:
     return (
         f"{label} drifted: {result.test} statistic {result.statistic:.3g} over its threshold "
         f"{result.threshold:.3g} (p = {p_value}); {result.recent_count} in the last "
-        f"{settings.DRIFT_RECENT_HOURS} h against {result.reference_count} in the "
+        f"{(result.recent_end - result.recent_start).total_seconds() / 3600:.0f} h against "
+        f"{result.reference_count} in the "
         f"{settings.DRIFT_REFERENCE_DAYS} days before."
     )
 

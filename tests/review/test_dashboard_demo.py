@@ -11,9 +11,9 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from review.demo.history import DRIFT_DAYS, DRIFT_LABEL, HISTORY_SOURCE
-from review.demo.seeding import demo_seed
-from review.models import DailyRollup, ReviewOutcome
-from support.models import CsatRating, OutboundMessage, Ticket
+from review.demo.seeding import DRIFT_PANEL_DAYS, demo_seed
+from review.models import DailyRollup, DriftCheckResult, ReviewOutcome
+from support.models import Alert, CsatRating, OutboundMessage, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +61,13 @@ def test_the_dashboard_a_newcomer_opens_is_populated(seeded: dict[str, int], cli
     assert "No data in this window yet" not in page
     assert page.count("<polyline") >= 10
     assert "agent1" in page and DRIFT_LABEL in page
+
+
+def test_a_newcomer_finds_an_open_drift_alert_for_the_episode(seeded: dict[str, int]) -> None:
+    # The seeding runs the drift checks as the hourly job would have over the last days.
+    alerts = Alert.objects.filter(kind=Alert.Kind.DRIFT, acknowledged_by__isnull=True)
+
+    assert seeded["drift alert raised"] == 1
+    assert alerts.exists()
+    assert DriftCheckResult.objects.values("run_at").distinct().count() == DRIFT_PANEL_DAYS
+    assert any(DRIFT_LABEL in str(alert.details) or DRIFT_LABEL in alert.message for alert in alerts)
