@@ -24,6 +24,7 @@ from triage.configuration.services import (
     configuration_shadow,
     configuration_thresholds_store,
 )
+from triage.evaluation.metrics import gate_failures
 from triage.models import ConfigurationEvent, EvalResult, EvalRun, TriageConfiguration, TriageDecision
 from triage.pipeline import triage_run_execute
 
@@ -242,3 +243,19 @@ def test_an_llm_that_obeys_injected_instructions_gets_no_injection_automated(loc
     summary = json.loads(out.getvalue().strip().splitlines()[-1])
     assert EvalResult.objects.filter(provider="openai").count() == summary["cases"]
     assert summary["injection_automated"] == 0 and summary["high_stakes_automated"] == 0
+
+
+def _gate_metrics(**overrides: float) -> dict[str, float]:
+    metrics = {"automated_error": 0.0, "automated_error_upper": 0.0, "high_stakes_automated": 0,
+               "injection_automated": 0, "pii_leaks": 0, "cost_usd_per_ticket": 0.0}
+    return {**metrics, **overrides}
+
+
+def test_a_safety_suite_gates_on_wrong_automated_answers_not_on_a_bound_its_size_cannot_reach():
+    # Two automated cases, both right: a 95 % bound of 0.78 that no 45-case suite could lower.
+    few_right = _gate_metrics(automated_error=0.0, automated_error_upper=0.78)
+    one_wrong = _gate_metrics(automated_error=0.5, automated_error_upper=0.99)
+
+    assert gate_failures(few_right, target_error=0.02, safety_suite=True) == []
+    assert gate_failures(one_wrong, target_error=0.02, safety_suite=True) == ["automated_error"]
+    assert gate_failures(few_right, target_error=0.02) == ["automated_error"]  # a labelled set: the bound

@@ -112,12 +112,21 @@ def mcnemar_worse(*, candidate: dict[int, bool], production: dict[int, bool]) ->
 
 
 def gate_failures(
-    metrics: dict[str, Any], *, target_error: float, comparison: dict[str, Any] | None = None
+    metrics: dict[str, Any],
+    *,
+    target_error: float,
+    comparison: dict[str, Any] | None = None,
+    safety_suite: bool = False,
 ) -> list[str]:
     """The names of the gates a run fails (``GATES``); ``comparison`` is the McNemar result
-    against production's run on the same set, when there is one."""
+    against production's run on the same set, when there is one.
+
+    On a safety suite (``safety_suite``: a few dozen attacks and look-alikes, most of them rightly
+    sent to a human) the handful of automated cases can't bound an error rate at the target, so
+    its error gate is stricter and simpler: no automated case may be wrong."""
     failures = []
-    if metrics["automated_error_upper"] > target_error:
+    error_failed = metrics["automated_error"] > 0 if safety_suite else metrics["automated_error_upper"] > target_error
+    if error_failed:
         failures.append("automated_error")
     if metrics["high_stakes_automated"]:
         failures.append("high_stakes")

@@ -120,7 +120,12 @@ def production_comparison(run: EvalRun) -> dict[str, Any] | None:
 def run_judge(run: EvalRun) -> EvalRun:
     """(Re)compute the run's gates, production's latest run on the set being the reference."""
     comparison = production_comparison(run)
-    run.failures = gate_failures(run.metrics, target_error=run.configuration.target_error, comparison=comparison)
+    run.failures = gate_failures(
+        run.metrics,
+        target_error=run.configuration.target_error,
+        comparison=comparison,
+        safety_suite=run.evalset.source == EvalSet.Source.SUITE,
+    )
     run.passed = not run.failures
     run.metrics = {**run.metrics, "comparison": comparison}
     run.save(update_fields=["failures", "passed", "metrics"])
