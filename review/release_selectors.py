@@ -128,6 +128,10 @@ def prompt_versions() -> list[PromptVersion]:
 
 
 def prompt_get(version: str) -> PromptVersion | None:
+    """The prompt version named ``version``; None for anything that can't be one (empty, too
+    long, or characters a version never has, such as the NUL a database text field refuses)."""
+    if not version or len(version) > 120 or not version.isprintable():
+        return None
     return PromptVersion.objects.filter(version=version).first()
 
 

@@ -79,6 +79,7 @@ REASON_RANK: tuple[str, ...] = (
     "vulnerable_customer",
     REASON_DELIVERY_FAILED,
     REASON_CUSTOMER_REPLIED,
+    REASON_REOPENED_BY_AGENT,
     REASON_HIGH_STAKES,
     REASON_HIGH_STAKES_LIKELY,
     "complaint",

@@ -90,6 +90,18 @@ CASES: dict[str, list[Case]] = {
         Case("post", (HUGE,), data={"grade": "nonsense"}, says="No such audit sample"),
     ],
     "dashboard": [Case("get", data={"days": "forever"}, status=200, says="Dashboard")],
+    "dashboard_csv": [
+        Case("get", ("no-such-table",), says="No such dashboard table"),
+        Case("get", ("categories",), data={"days": "forever"}, status=200, says="Category,Tickets"),
+    ],
+    "releases": [Case("get", data={"junk": "\x00"}, status=200, says="Releases")],
+    "release_prompts": [Case("get", data={"show": "\x00", "old": "nope", "new": str(HUGE)}, status=200, says="Prompt")],
+    "release_run": [
+        Case("get", (UNKNOWN,), says="No such evaluation run"),
+        Case("get", (HUGE,), data={"against": str(HUGE)}, says="No such evaluation run"),
+    ],
+    "release_promote": [Case("post", ("no-such-configuration",), data={"reason": "x"}, status=302, says="")],
+    "release_rollback": [Case("post", data={"reason": "nothing to roll back to"}, status=302, says="")],
     "automation": [Case("get", data={"page": "-1"}, status=200, says="Automation")],
     "automation_resume": [
         Case("post", (UNKNOWN,), data={"reason": "fixed"}, says="No such category"),
