@@ -1,7 +1,5 @@
-"""The local classifier: TF-IDF word and character n-grams with a linear SVM, beside a logistic
-regression on MiniLM sentence embeddings (triage.embeddings) when installed; their scores are
-combined into calibrated probabilities (triage.classifier.calibration), and each category has its
-own automation threshold (triage.statistics.thresholds_select_per_category).
+"""The local classifier: TF-IDF word and character n-grams with a calibrated linear SVM, averaged
+with a logistic regression on MiniLM sentence embeddings (triage.embeddings) when installed.
 
 It is Switchboard's offline provider and the high-stakes guard for every other provider, so it
 must be accurate, calibrated (its confidence is compared with an automation threshold), fast
@@ -17,9 +15,7 @@ Artifacts live under ``settings.CLASSIFIER_DIR`` (never in git)::
             20261127T094000Z-1a2b3c4d/
                 model.joblib        the fitted scikit-learn pipeline (tf-idf half)
                 embedding_head.joblib  the embedding half, when trained with embeddings
-                metadata.json       training-set hash, labels, metrics, calibration scales,
-                                    per-category thresholds, created time
-        .cache/embeddings/          training-set sentence embeddings, per encoder (embedding_cache)
+                metadata.json       training-set hash, labels, metrics, threshold, created time
 
 Pointers are plain files replaced atomically (``os.replace``), so an activation in one process
 (``train_classifier``) is seen by every worker at its next prediction without a restart.

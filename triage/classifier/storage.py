@@ -156,8 +156,6 @@ def load_classifier(*, name: str, version: str | None = None) -> LocalClassifier
             model_version=str(metadata.get("version", f"{name}@{version}")),
             metadata=metadata,
             embedding_head=head,
-            thresholds=metadata.get("thresholds") or None,
-            scales=(metadata.get("calibration") or {}).get("scales"),
         )
         # Keep only the models in use: an old version is dropped once a new one is loaded.
         for stale in [k for k in _cache if k[:2] == key[:2]]:

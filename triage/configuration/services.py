@@ -65,28 +65,20 @@ def _local_model(reference: str) -> tuple[str, str]:
 
 
 def local_model_calibration(*, name: str, version: str) -> dict[str, Any]:
-    """The local model's own evidence: the per-category thresholds ``train_classifier`` chose on
-    its out-of-fold predictions (``triage.statistics.thresholds_select_per_category``; a model
-    from before those has one model-level threshold). It calibrates the local provider's
-    confidence only; empty when the model is missing or qualified no threshold at all."""
+    """The local model's own evidence: the threshold ``train_classifier`` chose on its out-of-fold
+    predictions (``triage.statistics.threshold_select``). It calibrates the local provider's
+    confidence only; empty when the model is missing or qualified no threshold."""
     try:
         model = load_classifier(name=name, version=version)
     except ClassifierError:
         return {}
-    # None: judged, and no threshold keeps that category's error within the target.
-    per_category = {
-        label: (round(float(value), 4) if value < NO_THRESHOLD and value <= 1 else None)
-        for label, value in model.thresholds.items()
-    }
-    model_level = model.threshold if model.threshold < NO_THRESHOLD and model.threshold <= 1 else None
-    if model_level is None and not any(value is not None for value in per_category.values()):
+    if model.threshold >= NO_THRESHOLD or model.threshold > 1:
         return {}
     return {
         "provider": "local",
         "model": model.model_version,
-        "threshold": round(float(model_level), 4) if model_level is not None else None,
-        "thresholds": per_category,
-        "method": "out-of-fold thresholds of the local model (train_classifier, triage.statistics)",
+        "threshold": round(float(model.threshold), 4),
+        "method": "out-of-fold threshold of the local model (train_classifier, triage.statistics.threshold_select)",
         "target_error": model.metadata.get("target_error"),
         "source": f"local model {name}@{version}",
     }

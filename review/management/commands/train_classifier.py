@@ -15,8 +15,7 @@ from triage.models import TriageConfiguration
 class Command(BaseCommand):
     help = (
         "Train the local classifier from a CSV or from reviewed tickets, pick its automation "
-        "thresholds per category on out-of-fold predictions, store it under CLASSIFIER_DIR and "
-        "activate it."
+        "threshold on a held-out split, store it under CLASSIFIER_DIR and activate it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -102,7 +101,6 @@ class Command(BaseCommand):
                 activate=activate,
                 source=source,
                 embeddings=False if options["no_embeddings"] else None,
-                progress=True,
             )
         except classifier.ClassifierError as exc:
             raise CommandError(str(exc)) from exc
@@ -114,27 +112,18 @@ class Command(BaseCommand):
             f"held-out accuracy: {report.heldout_accuracy:.4f} "
             f"({report.metadata['evaluation']}, {report.heldout_rows} rows)"
         )
-        thresholds = sorted(report.metadata["thresholds"].values())
-        never = sum(1 for value in thresholds if value > 1)
         self.stdout.write(
-            f"thresholds: per category, median {thresholds[len(thresholds) // 2]:.2f}, "
-            f"{never} of {len(thresholds)} never automated (target error {target_error:g}, "
+            f"threshold: {report.threshold:.4f} (target error {target_error:g}, "
             f"upper bound {report.heldout_error_upper_bound:.4f})"
         )
         self.stdout.write(
             f"expected automation rate: {report.expected_automation_rate:.4f} "
-            f"(held-out error among automated {report.heldout_automated_error:.4f}, "
-            f"ECE {report.heldout_ece:.4f})"
+            f"(held-out error among automated {report.heldout_automated_error:.4f})"
         )
         state = "stored and activated" if activate else "stored"
         if production is not None and not options["no_activate"]:
             state += (f" (not activated: configuration {production.name!r} is in production; "
                       f"use triage_config create NAME --from production --local-model {name})")
-        self.stdout.write(f"{report.version} {state} in {report.path}")
         self.stdout.write(
-            self.style.SUCCESS(
-                f"trained {name!r}: accuracy {report.heldout_accuracy:.3f}, "
-                f"automated {report.expected_automation_rate:.1%} (estimate), "
-                f"{report.seconds:.0f}s"
-            )
+            self.style.SUCCESS(f"{report.version} {state} in {report.path} ({report.seconds:.1f}s)")
         )

@@ -15,8 +15,7 @@ BATCH = 2000
 
 class Command(BaseCommand):
     help = (
-        "Classify every row of a CSV with the local model; writes text,label,confidence,automate "
-        "(automate: confidence at or above the predicted category's threshold)."
+        "Classify every row of a CSV with the local model; writes text,label,confidence,automate."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -48,7 +47,7 @@ class Command(BaseCommand):
                 for text, label, confidence in zip(
                     batch, labels, confidences.tolist(), strict=True
                 ):
-                    automate = confidence >= model.threshold_for(label)
+                    automate = confidence >= model.threshold
                     automated += automate
                     writer.writerow(
                         [text, label, f"{confidence:.6f}", "true" if automate else "false"]
@@ -57,6 +56,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"{len(texts)} rows classified with {model.model_version} "
-                f"(per-category thresholds, {rate:.1%} automated) -> {options['out']}"
+                f"(threshold {model.threshold:.4f}, {rate:.1%} automated) -> {options['out']}"
             )
         )
