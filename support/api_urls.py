@@ -4,6 +4,7 @@ endpoint (GET /api/v1/tickets/{id}) in triage/api.py."""
 from typing import Any
 
 from django.urls import path
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +18,7 @@ from support.middleware import API_DOCS_CONTENT_SECURITY_POLICY
 class SwaggerUIView(SpectacularSwaggerSplitView):
     """Swagger UI under its own, slightly wider CSP (see API_DOCS_CONTENT_SECURITY_POLICY)."""
 
+    @extend_schema(exclude=True)  # as the parent's get: a page, not an API operation
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)
         response["Content-Security-Policy"] = API_DOCS_CONTENT_SECURITY_POLICY

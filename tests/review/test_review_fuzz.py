@@ -10,6 +10,7 @@ data that fits the schema and data that does not; every answer must be below 500
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -29,6 +30,10 @@ CSRF_TOKEN = "fuzzcsrf" * 4  # 32 characters: Django accepts an unmasked secret 
 
 def _id(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+def _slug(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[-a-z0-9_]{1,30}$"}}
 
 
 def _form(**fields: dict[str, Any]) -> dict[str, Any]:
@@ -121,6 +126,18 @@ REVIEW_SCHEMA: dict[str, Any] = {
         "/review/dashboard/": _get(_query("days", STRING), HTMX),
         "/review/automation/": _get(),
         "/review/automation/{category_id}/resume/": _post("category_id", body=_form(reason={"type": "string"})),
+        "/review/dashboard/{table}.csv": {
+            "get": {"parameters": [_slug("table"), _query("days", STRING)], "responses": ANSWERS}
+        },
+        "/review/releases/": _get(),
+        "/review/releases/prompts/": _get(_query("show", STRING), _query("old", STRING), _query("new", STRING)),
+        "/review/releases/runs/{run_id}/": {
+            "get": {"parameters": [_id("run_id"), _query("against", STRING)], "responses": ANSWERS}
+        },
+        "/review/releases/rollback/": _post(body=_form(reason=STRING)),
+        "/review/releases/{name}/promote/": {
+            "post": {"parameters": [_slug("name")], "requestBody": _form(reason=STRING), "responses": ANSWERS}
+        },
     },
 }
 
@@ -132,7 +149,7 @@ def test_the_fuzz_schema_covers_every_review_route():
 
     described = {path.removeprefix("/review/") for path in REVIEW_SCHEMA["paths"]}
     routes = {
-        str(p.pattern).replace("<int:", "{").replace(">", "}")
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", str(p.pattern))
         for p in review_urls.urlpatterns
         if isinstance(p, URLPattern)
     }
@@ -158,6 +175,7 @@ def test_schemathesis_over_the_review_urls_finds_no_server_error(
         "sample_id": (1, 3),
         "attachment_id": (1, 3),
         "category_id": (min(category_ids), max(category_ids)),
+        "run_id": (1, 3),
     }
     agent = make_user("fuzz-agent")
     AgentProfile.objects.create(user=agent).teams.set([Team.objects.get(slug="cards")])
@@ -189,7 +207,7 @@ def _with_id_ranges(ranges: dict[str, tuple[int, int]]) -> dict[str, Any]:
     for path_item in schema["paths"].values():
         for operation in path_item.values():
             for parameter in operation["parameters"]:
-                if parameter["in"] == "path":
+                if parameter["in"] == "path" and parameter["schema"].get("type") == "integer":
                     low, high = ranges[parameter["name"]]
                     parameter["schema"] = {"type": "integer", "minimum": low - 1, "maximum": high + 1}
     return schema

@@ -117,6 +117,7 @@ def test_no_threshold_qualifies_when_the_held_out_set_is_too_small_to_prove_the_
     assert selection.automation_rate == 0.0
 
 
+@pytest.mark.django_db  # train_classifier asks whether a configuration is in production
 def test_train_classifier_stores_a_versioned_model_with_metadata_and_activates_it(
     tmp_path: Path, settings: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -164,6 +165,7 @@ def test_train_classifier_stores_a_versioned_model_with_metadata_and_activates_i
     assert active.predict("I still haven't received my refund").label == "refund_not_showing_up"
 
 
+@pytest.mark.django_db  # train_classifier asks whether a configuration is in production
 def test_if_missing_does_nothing_when_the_named_model_is_already_active(
     tmp_path: Path, settings: Any
 ) -> None:
@@ -381,6 +383,7 @@ def test_by_default_the_model_averages_the_tfidf_and_embedding_halves(tmp_path: 
     assert [p.label for p in model.predict_many(queries)] == ["card_arrival", "lost_or_stolen_card"]
 
 
+@pytest.mark.django_db  # train_classifier asks whether a configuration is in production
 def test_no_embeddings_trains_the_tfidf_model_alone(tmp_path: Path, settings: Any) -> None:
     settings.CLASSIFIER_DIR = tmp_path / "models"
     texts, labels = small_training_rows(labels=("card_arrival", "change_pin", "atm_support"), per_label=20)

@@ -13,12 +13,13 @@ from tests.triage.llm_answers import answer
 from triage.models import TriageDecision
 from triage.pipeline import triage_claim_token, triage_run_claimed, triage_run_execute
 
-# One auto-replied ticket, local model and demo KB loaded: the claim (1); the context (6: ticket,
+# One auto-replied ticket, local model and demo KB loaded: the claim (1); which configuration is
+# in production, read once when the run starts and once when it ends (2); the context (6: ticket,
 # messages, categories, teams, the KB's full-text ranking, the attempt count); the provider
 # chain's two budget sums; the final transaction (23 with its savepoints: lock and "decided?" in
 # one statement, category, routing, SLA, decision, four events, the outbound reply, one UPDATE of
 # the ticket's classification and status). A change here is a change in per-ticket cost.
-QUERIES_PER_TRIAGE_RUN = 32
+QUERIES_PER_TRIAGE_RUN = 34
 
 REQUIRED_JSON_KEYS = {
     "ticket_id",
