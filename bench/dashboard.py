@@ -134,12 +134,16 @@ def panel_timings() -> str:
     import statistics
 
     from review.analytics import dashboard, tables, trends
-    from review.analytics.windows import window_for
+    from review.analytics.drift import drift_history
+    from review.analytics.windows import Window, window_for
+
+    def drift(*, window: Window) -> object:
+        return drift_history(days=window.days)
 
     window = window_for(days=90)
     builders = {
         "volume": dashboard.volume_panel, "quality": dashboard.quality_panel, "cost": dashboard.cost_panel,
-        "drift": dashboard.drift_panel, "trends": trends.trends_build, "categories": tables.category_table,
+        "drift": drift, "trends": trends.trends_build, "categories": tables.category_table,
         "agents": tables.agent_table, "paths": tables.path_table,
     }
     parts = []

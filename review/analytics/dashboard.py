@@ -17,7 +17,6 @@ from decimal import Decimal
 
 from django.db.models import QuerySet, Sum
 
-from review.analytics.drift import DriftPanel, drift_panel
 from review.analytics.tables import TABLES, Table, agent_table, category_table, path_table
 from review.analytics.trends import Trends, trends_build
 from review.analytics.windows import (
@@ -315,7 +314,6 @@ class Dashboard:
     volume: VolumePanel
     quality: QualityPanel
     cost: CostPanel
-    drift: DriftPanel
     alerts: list[Alert]
     trends: Trends
     categories: Table
@@ -330,7 +328,6 @@ def dashboard_build(*, days: int = WINDOW_DAYS_DEFAULT, now: datetime | None = N
         volume=volume_panel(window=window),
         quality=quality_panel(window=window),
         cost=cost_panel(window=window),
-        drift=drift_panel(window=window),
         alerts=open_alerts(),
         trends=trends_build(window=window),
         categories=category_table(window=window),

@@ -1,111 +1,20 @@
-"""The drift panels: the AI's category mix recently against before (population stability index)
-and the mean confidence per week, read live; and the scheduled drift checks' stored results over
-time (``drift_history``). Reads only: the checks run in review/monitoring/."""
+"""The drift panel: the scheduled drift checks' stored results over time (``drift_history``).
+Reads only: the checks (category mix by PSI and chi-square, confidence by Kolmogorov-Smirnov, and
+the rest of docs/drift.md) run in review/monitoring/. The live category-mix PSI and weekly mean
+confidence this panel once computed over raw decisions at every page view are now two of those
+checks, read from their stored results, so the page no longer grows with history."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Avg, Count, Max, Q
-from django.db.models.functions import TruncDate, TruncWeek
+from django.db.models import Count, Max, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from review.analytics.windows import Window
 from review.models import DriftCheckResult
-from review.monitoring import statistics
 from review.monitoring.checks import CHECKS, CHECKS_BY_NAME
-from triage.models import TriageDecision
-
-# Population stability index above which the category mix is said to have drifted (the usual
-# rule of thumb: < 0.1 stable, 0.1–0.2 moderate shift, > 0.2 significant shift).
-PSI_DRIFT = 0.2
-
-
-TOP_MOVERS = 5
-
-
-@dataclass
-class Mover:
-    category_slug: str
-    baseline_share: float
-    recent_share: float
-    contribution: float
-
-    @property
-    def change(self) -> float:
-        return self.recent_share - self.baseline_share
-
-
-@dataclass
-class WeekConfidence:
-    week: datetime
-    decisions: int
-    mean_confidence: float | None
-
-
-@dataclass
-class DriftPanel:
-    has_baseline: bool
-    baseline_count: int
-    recent_count: int
-    psi: float | None
-    movers: list[Mover]
-    weeks: list[WeekConfidence] = field(default_factory=list)
-
-    @property
-    def drifted(self) -> bool:
-        return self.psi is not None and self.psi > PSI_DRIFT
-
-
-def population_stability_index(baseline: dict[str, int], recent: dict[str, int]) -> tuple[float | None, list[Mover]]:
-    """The category mix's PSI and its movers (the rule lives in review/monitoring/statistics.py,
-    which the scheduled drift checks use too). ``(None, [])`` when either side is empty."""
-    psi, movers = statistics.population_stability_index(baseline, recent)
-    return psi, [
-        Mover(category_slug=mover.key, baseline_share=mover.reference_share, recent_share=mover.recent_share,
-              contribution=mover.contribution)
-        for mover in movers
-    ]
-
-
-def drift_panel(*, window: Window) -> DriftPanel:
-    """The AI's category mix (final decisions) in the window's last ``RECENT_DAYS`` days against
-    the part of the window before them, and the mean confidence per week."""
-    finals = TriageDecision.objects.final().filter(created_at__gte=window.start, created_at__lt=window.end).exclude(category_slug="")
-    recent_q = Q(created_at__gte=window.recent_start)
-    by_category = (
-        finals.values("category_slug")
-        .annotate(
-            recent=Count("pk", filter=recent_q),
-            baseline=Count("pk", filter=~recent_q),
-        )
-        .order_by()
-    )
-    baseline: dict[str, int] = {}
-    recent: dict[str, int] = {}
-    for row in by_category:
-        if row["baseline"]:
-            baseline[row["category_slug"]] = row["baseline"]
-        if row["recent"]:
-            recent[row["category_slug"]] = row["recent"]
-    psi, movers = population_stability_index(baseline, recent) if window.has_baseline else (None, [])
-    weeks = [
-        WeekConfidence(week=row["week"], decisions=row["decisions"], mean_confidence=row["mean_confidence"])
-        for row in finals.annotate(week=TruncWeek("created_at"))
-        .values("week")
-        .annotate(decisions=Count("pk"), mean_confidence=Avg("confidence"))
-        .order_by("week")
-    ]
-    return DriftPanel(
-        has_baseline=window.has_baseline,
-        baseline_count=sum(baseline.values()),
-        recent_count=sum(recent.values()),
-        psi=psi,
-        movers=[mover for mover in movers if mover.contribution > 0][:TOP_MOVERS],
-        weeks=weeks,
-    )
-
 
 # --- The scheduled checks over time (templates/review/partials/_drift_panel.html) ---------------
 

@@ -10,14 +10,7 @@ from datetime import date, datetime, timedelta
 from django.utils import timezone
 
 WINDOW_DAYS = (7, 30, 90)
-
-
 WINDOW_DAYS_DEFAULT = 30
-
-
-# The drift panel compares the window's last RECENT_DAYS with the part of the window before them.
-RECENT_DAYS = 7
-
 
 # Percentiles and medians are computed in Python over at most this many of the newest rows.
 SAMPLE_LIMIT = 20_000
@@ -52,14 +45,6 @@ class Window:
     days: int
     start: datetime
     end: datetime
-
-    @property
-    def recent_start(self) -> datetime:
-        return self.end - timedelta(days=RECENT_DAYS)
-
-    @property
-    def has_baseline(self) -> bool:
-        return self.days > RECENT_DAYS
 
     @property
     def last_day(self) -> date:

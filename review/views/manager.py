@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from review import selectors, services
 from review.analytics import dashboard as dashboards
-from review.analytics.drift import PSI_DRIFT, drift_history
+from review.analytics.drift import drift_history
 from review.analytics.windows import WINDOW_DAYS, window_days_parse
 from review.forms import AuditGradeForm, ResumeForm
 from review.services import ReviewError
@@ -84,7 +84,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "dashboard": dashboards.dashboard_build(days=days),
             "days": days,
             "window_days": WINDOW_DAYS,
-            "psi_drift": PSI_DRIFT,
             "drift_history": drift_history(days=days),
         },
     )
