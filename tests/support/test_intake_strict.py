@@ -133,6 +133,7 @@ def gunicorn_server(transactional_db: None, settings: Any) -> Iterator[tuple[str
             process.wait(timeout=20)
 
 
+@pytest.mark.postgres  # gunicorn runs in its own process: it shares the test database only on PostgreSQL
 def test_a_correctly_signed_chunked_body_is_read_and_accepted(gunicorn_server):
     host, port = gunicorn_server
     body = as_body(payload(external_id="chunked-1"))
