@@ -47,7 +47,7 @@ demo: seed
 	@echo ""
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-# Release safety in CI (docs/releases.md): a database and model of its own under EVAL_VAR; the demo
+# The release gate (docs/releases.md; not yet in CI, see there): a database and model of its own under EVAL_VAR; the demo
 # configuration's model is trained on train.csv WITHOUT the committed gate set's rows (tf-idf alone,
 # to stay within minutes), then it runs on that set and the adversarial suite; a failed gate fails.
 EVAL_VAR ?= var/eval
