@@ -283,4 +283,6 @@ def test_one_triage_run_costs_a_fixed_number_of_queries(automatable, fake_llm, t
     # Then each costs the same, small number of queries: the KB's published state, the
     # categories and the model are not re-read per ticket
     assert counts == [counts[0]] * 3, "\n".join(sqls[-1])
-    assert counts[0] == QUERIES_PER_TRIAGE_RUN, "\n".join(q["sql"][:120] for q in queries.captured_queries)
+    # SQLite has no full-text ranking query: its keyword search runs on the in-process snapshot.
+    expected = QUERIES_PER_TRIAGE_RUN if connection.vendor == "postgresql" else QUERIES_PER_TRIAGE_RUN - 1
+    assert counts[0] == expected, "\n".join(q["sql"][:120] for q in queries.captured_queries)
