@@ -56,3 +56,17 @@ def verdict_for(
         chain_healthy=healthy,
         threshold_for=lambda candidate: setup.threshold_for(category=candidate, provider=winner.provider),
     )
+
+
+def decision_fields(checked: CheckedOutput, verdict: PolicyVerdict, result: ChainResult) -> dict[str, object]:
+    """The decision-log fields a checked answer and its verdict give, for the ticket's final
+    decision and for a shadow configuration's alike."""
+    return {
+        "rationale": checked.rationale[:1000],
+        "reply_draft": checked.draft if verdict.draft_allowed else "",
+        "risk_flags": checked.risk_flags,
+        "flag_details": checked.flag_details,
+        "needs_review": not verdict.auto_send,
+        "review_reasons": list(verdict.reasons),
+        "fallback_reason": "; ".join(result.fallback_reasons)[:200],
+    }

@@ -23,7 +23,7 @@ from triage.models import TriageConfiguration, TriageDecision
 from triage.pipeline.checks import CheckedOutput, FlagDetails, injection_flag, output_check
 from triage.pipeline.claim import claim_is_ours
 from triage.pipeline.context import PipelineContext
-from triage.pipeline.decide import verdict_for
+from triage.pipeline.decide import decision_fields, verdict_for
 from triage.pipeline.decision_log import attempt_record, claim_lost, final_decision_record
 from triage.policy import PolicyVerdict
 from triage.providers import chain_healthy
@@ -67,15 +67,7 @@ def finalise(context: PipelineContext, result: ChainResult) -> TriageOutcome:
             context,
             winner,
             output=output,
-            fields={
-                "rationale": checked.rationale[:1000],
-                "reply_draft": checked.draft if verdict.draft_allowed else "",
-                "risk_flags": checked.risk_flags,
-                "flag_details": checked.flag_details,
-                "needs_review": not verdict.auto_send,
-                "review_reasons": list(verdict.reasons),
-                "fallback_reason": "; ".join(result.fallback_reasons)[:200],
-            },
+            fields=decision_fields(checked, verdict, result),
         )
         ticket_event_record(
             ticket=ticket,

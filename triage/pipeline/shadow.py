@@ -19,7 +19,7 @@ from triage.configuration.runtime import triage_setup
 from triage.models import TriageDecision
 from triage.pipeline.checks import output_check
 from triage.pipeline.context import context_build
-from triage.pipeline.decide import chain_ask, verdict_for
+from triage.pipeline.decide import chain_ask, decision_fields, verdict_for
 from triage.pipeline.decision_log import attempt_record, final_decision_record
 from triage.providers.chain import Attempt
 
@@ -70,14 +70,5 @@ def shadow_decide(*, ticket_id: int, configuration: TriageConfiguration) -> Tria
         context,
         winner,
         output=output,
-        fields={
-            "is_final": False,  # never the ticket's decision
-            "rationale": checked.rationale[:1000],
-            "reply_draft": checked.draft if verdict.draft_allowed else "",
-            "risk_flags": checked.risk_flags,
-            "flag_details": checked.flag_details,
-            "needs_review": not verdict.auto_send,
-            "review_reasons": list(verdict.reasons),
-            "fallback_reason": "; ".join(result.fallback_reasons)[:200],
-        },
+        fields={"is_final": False, **decision_fields(checked, verdict, result)},  # never the ticket's decision
     )
