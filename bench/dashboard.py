@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from review_queue import database_ensure, measure  # noqa: E402  (after the path is set)
+from review_queue import django_on_bench_database, measure  # noqa: E402  (after the path is set)
 
 
 def parse_args() -> argparse.Namespace:
@@ -159,13 +159,7 @@ def panel_timings() -> str:
 
 def main() -> None:
     args = parse_args()
-    database_ensure(args)
-    os.environ["DATABASE_URL"] = f"postgresql://{args.user}@{args.host}:{args.port}/{args.database}"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "support.settings")
-    os.environ.pop("REDIS_URL", None)  # local-memory cache, eager Celery: nothing else is measured
-    import django
-
-    django.setup()
+    django_on_bench_database(args)
     from django.contrib.auth import get_user_model
     from django.test import Client
 

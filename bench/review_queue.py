@@ -164,8 +164,8 @@ def measure(client: Any, url: str, repeat: int, cold_counts: bool = False) -> di
     }
 
 
-def main() -> None:
-    args = parse_args()
+def django_on_bench_database(args: argparse.Namespace) -> None:
+    """Create the bench database if needed and set Django up on it, without Redis."""
     database_ensure(args)
     os.environ["DATABASE_URL"] = f"postgresql://{args.user}@{args.host}:{args.port}/{args.database}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "support.settings")
@@ -173,6 +173,11 @@ def main() -> None:
     import django
 
     django.setup()
+
+
+def main() -> None:
+    args = parse_args()
+    django_on_bench_database(args)
     from django.contrib.auth import get_user_model
     from django.test import Client
 
